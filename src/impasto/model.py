@@ -1,0 +1,136 @@
+"""A frozen VGG16/VGG19 feature extractor with named layers.
+
+Layer names (canonical): ``conv{b}_{c}`` (before ReLU), ``relu{b}_{c}``, ``pool{b}``.
+Accepted aliases:
+  - Keras ``block{b}_conv{c}`` -> ``relu{b}_{c}``: a Keras Conv2D layer includes its ReLU, so the
+    output the Keras and TensorFlow write-ups read is post-activation;
+  - Keras ``block{b}_pool`` -> ``pool{b}``;
+  - PyTorch-tutorial ``conv_{n}`` / ``relu_{n}`` / ``pool_{n}``: the n-th conv (pre-activation), its ReLU,
+    the n-th pooling layer, counting from 1 through the whole network.
+Caffe's ReLU is in-place, so in Caffe (and the paper) "conv4_2" is post-ReLU; here ``conv4_2`` means
+the literal pre-activation output and ``relu4_2`` the post-activation one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from impasto.errors import ImpastoError
+from impasto.weights import VGG_BLOCKS, VGGWeights
+
+
+def layer_names(arch: str) -> list[str]:
+    """All canonical layer names of ``arch`` in forward order."""
+    names: list[str] = []
+    for b, n in enumerate(VGG_BLOCKS[arch], start=1):
+        for c in range(1, n + 1):
+            names += [f"conv{b}_{c}", f"relu{b}_{c}"]
+        names.append(f"pool{b}")
+    return names
+
+
+def canonical_layer(name: str, arch: str = "vgg19") -> str:
+    """Map any accepted spelling of a layer to its canonical name; ImpastoError if unknown."""
+    names = layer_names(arch)
+    key = name.strip().lower()
+    m = re.fullmatch(r"block(\d)_conv(\d)", key)
+    if m:
+        key = f"relu{m.group(1)}_{m.group(2)}"
+    m = re.fullmatch(r"block(\d)_pool", key)
+    if m:
+        key = f"pool{m.group(1)}"
+    m = re.fullmatch(r"(conv|relu|pool)_(\d+)", key)
+    if m:
+        kind, n = m.group(1), int(m.group(2))
+        pool = kind == "pool"
+        seq = [x for x in names if x.startswith("pool")] if pool else [
+            x for x in names if x.startswith("conv")
+        ]
+        if 1 <= n <= len(seq):
+            key = seq[n - 1] if kind != "relu" else "relu" + seq[n - 1][4:]
+    if key not in names:
+        examples = "conv4_2, relu4_2, block4_conv2, conv_4, pool3"
+        raise ImpastoError(f"unknown {arch.upper()} layer {name!r} (use names like {examples})")
+    return key
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG truncated after the deepest requested layer.
+
+    ``forward(x)`` takes RGB images in [0, 1] ``[B, 3, H, W]``, applies the preprocessing that the
+    weights were trained with (so callers never need to know it) and returns ``{layer: activation}``
+    for the requested canonical layers.
+    """
+
+    def __init__(self, weights: VGGWeights, layers: Iterable[str], pooling: str = "max") -> None:
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ImpastoError(f"pooling must be max or avg (got {pooling!r})")
+        self.arch = weights.arch
+        self.preprocess = weights.preprocess
+        self.pooling = pooling
+        wanted = [canonical_layer(x, weights.arch) for x in layers]
+        if not wanted:
+            raise ImpastoError("no layers requested")
+        all_names = layer_names(weights.arch)
+        self.layers: tuple[str, ...] = tuple(dict.fromkeys(wanted))
+        last = max(all_names.index(x) for x in self.layers)
+        self._ops: list[str] = all_names[: last + 1]
+        self.convs = nn.ModuleList()
+        n_conv = sum(1 for x in self._ops if x.startswith("conv"))
+        for w, b in weights.convs[:n_conv]:
+            conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+            with torch.no_grad():
+                conv.weight.copy_(w)
+                conv.bias.copy_(b)
+            self.convs.append(conv)
+        # Frozen: no weight gradients is the largest single speed-up (about 1.6x per step on CPU).
+        self.requires_grad_(False)
+        self.eval()
+        self._channels_last = False
+
+    def use_channels_last(self, on: bool = True) -> VGGFeatures:
+        """Run convolutions in NHWC (about 1.1x faster on CPU); inputs stay NCHW for the caller."""
+        self._channels_last = on
+        fmt = torch.channels_last if on else torch.contiguous_format
+        for conv in self.convs:
+            assert isinstance(conv, nn.Conv2d)
+            conv.weight.data = conv.weight.data.contiguous(memory_format=fmt)
+        return self
+
+    def pools_before(self, layer: str) -> int:
+        """How many 2x2 poolings come before (or at) ``layer``: its map is the input size >> this."""
+        idx = self._ops.index(canonical_layer(layer, self.arch))
+        return sum(1 for x in self._ops[: idx + 1] if x.startswith("pool"))
+
+    @property
+    def deepest(self) -> str:
+        return self._ops[-1]
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        h = self.preprocess.apply(x)
+        if self._channels_last:
+            # The layout changes here, inside the model: the optimised pixels stay contiguous NCHW,
+            # which L-BFGS needs for its flat views.
+            h = h.contiguous(memory_format=torch.channels_last)
+        out: dict[str, Tensor] = {}
+        wanted = set(self.layers)
+        i = 0
+        for name in self._ops:
+            if name.startswith("conv"):
+                h = self.convs[i](h)
+                i += 1
+            elif name.startswith("relu"):
+                h = F.relu(h)
+            elif self.pooling == "max":
+                h = F.max_pool2d(h, 2, 2, ceil_mode=False)
+            else:
+                h = F.avg_pool2d(h, 2, 2, ceil_mode=False)
+            if name in wanted:
+                out[name] = h
+        return out
