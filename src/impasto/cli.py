@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="impasto",
         description="Repaint a content photo in the style of one or more paintings (Gatys et al.).",
-        epilog="Subcommands: 'impasto show-config IMAGE' prints the configuration an output was made with.",
+        epilog="Subcommands: 'impasto demo [-o OUT]' runs on the bundled inputs; "
+        "'impasto show-config IMAGE' prints the configuration an output was made with.",
     )
     S = argparse.SUPPRESS
     p.add_argument("content", help="content image (the photo)")
@@ -322,7 +323,17 @@ def show_config(argv: Sequence[str]) -> int:
     return 0
 
 
-SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show-config": show_config}
+def demo(argv: Sequence[str]) -> int:
+    """``impasto demo [-o OUT] [flags]``: the bundled content photo in the bundled painting's style."""
+    from impasto import imageio
+
+    argv = list(argv)
+    if not any(a in ("-o", "--output") or a.startswith("--output=") for a in argv):
+        argv += ["-o", "impasto-demo.png"]
+    return run([str(imageio.default_content_path()), str(imageio.default_style_path()), *argv])
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show-config": show_config, "demo": demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

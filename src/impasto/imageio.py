@@ -1,0 +1,607 @@
+"""Reading and writing images as tensors, safely.
+
+Everything here speaks one representation: a float32 ``[3, H, W]`` tensor of sRGB values in ``[0, 1]``
+(plus an optional ``[1, H, W]`` alpha).  Loading normalises whatever a file holds (palette, 16-bit
+greyscale, CMYK, an embedded ICC profile, an EXIF rotation) into that; saving goes back to 8-bit files.
+
+Two design rules run through the module:
+
+* Every problem a user can cause (missing file, not an image, truncated file, unwritable folder, output
+  path equal to an input) becomes an :class:`~impasto.errors.ImpastoError` with a one-line message that
+  names the file, so the CLI never shows a traceback.
+* Writing is atomic: an image is written to a temporary file next to the target and moved over it with
+  :func:`os.replace`, so an interrupted or failed run never leaves a half-written or clobbered file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import stat
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from impasto.errors import ImpastoError
+
+__all__ = [
+    "MAX_PIXELS",
+    "OUTPUT_EXTENSIONS",
+    "LoadedImage",
+    "check_output_path",
+    "default_content_path",
+    "default_style_path",
+    "load_image",
+    "pil_to_loaded",
+    "read_metadata",
+    "resize_long_side",
+    "resize_to",
+    "save_image",
+    "scaled_size",
+    "to_pil",
+]
+
+# Pillow warns above 89.5 MP and refuses above twice that; we use the refusal limit as our own, checked
+# from the header *before* decoding so a decompression bomb costs nothing.  Read at call time, so tests
+# (or a server wanting a tighter limit) can change it.
+MAX_PIXELS: int = 2 * 89_478_485
+
+# Extension -> Pillow format name.  Only formats we can write faithfully and embed metadata into.
+_FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(_FORMATS)
+
+# Key of the PNG text chunk, and the EXIF/TIFF tag (ImageDescription) that carry our JSON metadata.
+_PNG_KEY = "impasto"
+_TAG_IMAGE_DESCRIPTION = 0x010E
+
+
+@dataclass
+class LoadedImage:
+    """An image decoded to tensors.
+
+    Attributes:
+        rgb: float32 ``[3, H, W]`` sRGB values in ``[0, 1]``, contiguous.
+        alpha: float32 ``[1, H, W]`` in ``[0, 1]``, or ``None`` when the file has no alpha channel or
+            its alpha is fully opaque everywhere.
+        path: where it was read from (``None`` for in-memory images).
+        icc_converted: ``True`` when an embedded ICC profile was used to convert the pixels to sRGB.
+    """
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None
+    path: Path | None
+    icc_converted: bool
+
+
+# --------------------------------------------------------------------------------------------------
+# Bundled demo inputs
+# --------------------------------------------------------------------------------------------------
+
+
+def default_content_path() -> Path:
+    """Path of the bundled demo content photo (Grace Hopper, public domain; see ``data/SOURCES.md``)."""
+    # Path(str(...)) works for normal (directory) installs, which is all we support: the engine needs a
+    # real file path anyway.
+    return Path(str(files("impasto") / "data" / "content.jpg"))
+
+
+def default_style_path() -> Path:
+    """Path of the bundled demo style image (procedurally generated; see ``data/SOURCES.md``)."""
+    return Path(str(files("impasto") / "data" / "style.png"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+
+def _one_line(text: object) -> str:
+    """Collapse a message to one line: the CLI promises single-line errors."""
+    return " ".join(str(text).split())
+
+
+def _describe_oserror(err: OSError) -> str:
+    """``strerror`` without the path Python appends (we name the file ourselves)."""
+    return _one_line(err.strerror or err)
+
+
+def _open_image(path: Path) -> Image.Image:
+    """Open *path* lazily (header only) turning every failure into a one-line :class:`ImpastoError`.
+
+    Checks the pixel count against :data:`MAX_PIXELS` before anything is decoded.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImpastoError(f"no such file: {path}") from None
+    except PermissionError:
+        raise ImpastoError(f"permission denied reading {path}") from None
+    except OSError as err:  # ENOTDIR (a file used as a folder), ELOOP, name too long...
+        raise ImpastoError(f"cannot read {path}: {_describe_oserror(err)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImpastoError(f"{path} is a folder, not an image file")
+    if st.st_size == 0:
+        raise ImpastoError(f"{path} is empty (0 bytes), not an image")
+    try:
+        with warnings.catch_warnings():
+            # We enforce our own limit below; Pillow's warning (above ~89 MP) would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except PermissionError:
+        raise ImpastoError(f"permission denied reading {path}") from None
+    except Image.DecompressionBombError:
+        # Pillow's own hard limit (2x its warning threshold) fired before ours could.
+        raise ImpastoError(
+            f"{path} is too large to load safely (over {MAX_PIXELS:,} pixels); "
+            "downscale it with an image editor first"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImpastoError(f"{path} is not an image file Pillow can read") from None
+    except OSError as err:
+        raise ImpastoError(f"cannot read {path}: {_describe_oserror(err)}") from None
+    except Exception as err:  # noqa: BLE001 - malformed headers raise all sorts; never show a traceback
+        raise ImpastoError(f"cannot read {path}: {_one_line(err)}") from None
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        img.close()
+        raise ImpastoError(
+            f"{path} is {w}x{h} = {w * h:,} pixels, over the {MAX_PIXELS:,}-pixel safety limit; "
+            "downscale it with an image editor first"
+        )
+    return img
+
+
+def load_image(path: str | os.PathLike[str]) -> LoadedImage:
+    """Read an image file into an sRGB float tensor (and alpha, when it has a real one).
+
+    Applies the EXIF orientation, converts an embedded ICC profile to sRGB, and handles every common
+    Pillow mode (see :func:`pil_to_loaded`).  Only the first frame of animated or multi-page files is
+    used.
+
+    Raises:
+        ImpastoError: with a one-line message naming the file, for a missing file, a folder, an empty
+            file, a non-image, a truncated or corrupt image, an oversized image or a permission error.
+    """
+    p = Path(path)
+    img = _open_image(p)
+    try:
+        with img:
+            try:
+                # Force the full decode now: Pillow decodes lazily, and a truncated file only fails here.
+                img.load()
+            except Exception as err:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError...
+                raise ImpastoError(f"cannot decode {p}: {_one_line(err)}") from None
+            return pil_to_loaded(img, p)
+    except Image.DecompressionBombError:
+        raise ImpastoError(f"{p} is too large to load safely (over {MAX_PIXELS:,} pixels)") from None
+    except MemoryError:
+        raise ImpastoError(f"not enough memory to load {p}") from None
+
+
+def _exif_transpose(img: Image.Image) -> Image.Image:
+    """Rotate/flip per the EXIF orientation tag; a broken EXIF block is ignored, not fatal."""
+    try:
+        out = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - corrupt EXIF should not stop a style transfer
+        return img
+    return out if out is not None else img
+
+
+def _icc_to_srgb(img: Image.Image) -> tuple[Image.Image, bool]:
+    """Convert *img* to sRGB with its embedded ICC profile, if it has one and LittleCMS can use it.
+
+    Returns the (possibly new) image and whether a conversion happened.  *img* must be in one of the
+    8-bit modes L, LA, RGB, RGBA or CMYK.  Anything that goes wrong (no ImageCms, a broken profile, a
+    profile that does not match the mode) falls back to the unconverted pixels: a slightly off colour
+    is better than refusing the image.
+    """
+    icc = img.info.get("icc_profile")
+    if not icc:
+        return img, False
+    try:
+        from PIL import ImageCms
+    except ImportError:  # Pillow built without LittleCMS
+        return img, False
+    alpha: Image.Image | None = None
+    src = img
+    if img.mode in ("LA", "RGBA"):
+        # Transform colour only; keep alpha bit-exact by splitting it off and putting it back.
+        alpha = img.getchannel("A")
+        src = img.convert("L" if img.mode == "LA" else "RGB")
+    if src.mode not in ("L", "RGB", "CMYK"):
+        return img, False
+    try:
+        in_prof = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        srgb = ImageCms.createProfile("sRGB")
+        out = ImageCms.profileToProfile(src, in_prof, srgb, outputMode="RGB")
+    except Exception:  # noqa: BLE001 - PyCMSError, OSError, ValueError for broken/mismatched profiles
+        return img, False
+    if out is None:  # only when inPlace=True, which we do not use; keeps mypy happy
+        return img, False
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out, True
+
+
+def _to_float_array(img: Image.Image) -> npt.NDArray[np.float32]:
+    """Pixels of a high-bit-depth single-channel image (I;16*, I, F) scaled to ``[0, 1]``."""
+    arr = np.asarray(img)
+    if img.mode.startswith("I;16") or img.mode == "I":
+        # 16-bit greyscale (PNG/TIFF) arrives as I;16 or as 32-bit I holding 0..65535.
+        out = arr.astype(np.float32) / 65535.0
+    else:  # "F": no standard range.  Trust [0, 1]; otherwise assume 8- or 16-bit scaled values.
+        out = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        peak = float(out.max()) if out.size else 0.0
+        if peak > 255.0:
+            out = out / 65535.0
+        elif peak > 1.0:
+            out = out / 255.0
+    clipped: npt.NDArray[np.float32] = np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    return clipped
+
+
+def pil_to_loaded(img: Image.Image, path: Path | None = None) -> LoadedImage:
+    """Convert a (loaded) Pillow image to a :class:`LoadedImage`.
+
+    The conversion half of :func:`load_image`, usable on in-memory images.  Handles modes 1, L, LA, La,
+    P/PA (with or without transparency), RGB, RGBA, RGBa, RGBX, CMYK, YCbCr, LAB/HSV, I;16*, I and F.
+    High-bit-depth greyscale keeps its precision (65535 -> 1.0, not clipped at 255).
+
+    Raises:
+        ImpastoError: if the mode cannot be converted to RGB.
+    """
+    name = str(path) if path is not None else "image"
+    img = _exif_transpose(img)
+    mode = img.mode
+    icc_converted = False
+    alpha_arr: npt.NDArray[np.float32] | None = None
+
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        grey = _to_float_array(img)
+        rgb_arr = np.repeat(grey[:, :, None], 3, axis=2)
+    else:
+        # Reduce everything to one of L, LA, RGB, RGBA, CMYK: the modes LittleCMS and numpy handle.
+        if mode == "1":
+            img = img.convert("L")
+        elif mode in ("P", "PA"):
+            # Palette transparency (tRNS / GIF transparent index) only survives a conversion to RGBA.
+            img = img.convert("RGBA" if mode == "PA" or img.has_transparency_data else "RGB")
+        elif mode == "La":
+            img = img.convert("LA")
+        elif mode == "RGBa":
+            img = img.convert("RGBA")
+        elif mode in ("L", "RGB") and "transparency" in img.info:
+            # A single transparent colour/grey level (PNG tRNS for non-palette images).
+            img = img.convert("RGBA")
+        elif mode not in ("L", "LA", "RGB", "RGBA", "CMYK"):
+            # RGBX, YCbCr, LAB, HSV, ...: Pillow knows the way to RGB.
+            try:
+                img = img.convert("RGB")
+            except (ValueError, OSError) as err:
+                raise ImpastoError(f"{name}: unsupported image mode {mode!r} ({_one_line(err)})") from None
+
+        img, icc_converted = _icc_to_srgb(img)
+        if img.mode == "CMYK":  # no usable profile: Pillow's naive conversion is the best we can do
+            img = img.convert("RGB")
+
+        arr = np.asarray(img, dtype=np.uint8).astype(np.float32) / 255.0
+        if arr.ndim == 2:  # L
+            arr = arr[:, :, None]
+        channels = arr.shape[2]
+        if channels in (2, 4):  # LA, RGBA: last channel is alpha
+            alpha_arr = arr[:, :, -1]
+            arr = arr[:, :, :-1]
+        rgb_arr = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+
+    rgb = torch.from_numpy(np.ascontiguousarray(rgb_arr, dtype=np.float32)).permute(2, 0, 1).contiguous()
+    alpha: torch.Tensor | None = None
+    # A fully opaque alpha carries no information; dropping it lets callers skip alpha handling.
+    if alpha_arr is not None and float(alpha_arr.min()) < 1.0:
+        alpha = torch.from_numpy(np.ascontiguousarray(alpha_arr, dtype=np.float32))[None].contiguous()
+    return LoadedImage(rgb=rgb, alpha=alpha, path=path, icc_converted=icc_converted)
+
+
+# --------------------------------------------------------------------------------------------------
+# Resizing
+# --------------------------------------------------------------------------------------------------
+
+
+def scaled_size(h: int, w: int, long_side: int) -> tuple[int, int]:
+    """``(H, W)`` of an ``h x w`` image scaled so its longer side is *long_side*, keeping the aspect.
+
+    Sides are rounded half-up and are at least 1 pixel.
+
+    Raises:
+        ImpastoError: if *long_side* is below 1.
+        ValueError: if *h* or *w* is below 1.
+    """
+    if long_side < 1:
+        raise ImpastoError(f"image size must be at least 1 pixel, got {long_side}")
+    if h < 1 or w < 1:
+        raise ValueError(f"image dimensions must be positive, got {h}x{w}")
+    # Integer arithmetic so the long side is exactly long_side and the result is platform-independent.
+    if h >= w:
+        return long_side, max(1, (2 * w * long_side + h) // (2 * h))
+    return max(1, (2 * h * long_side + w) // (2 * w)), long_side
+
+
+def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``[C, H, W]`` or ``[N, C, H, W]`` *x* to ``size = (H, W)``.
+
+    Antialiased bicubic (so downscaling does not alias), clamped to ``[0, 1]`` (bicubic overshoots).
+    Returns the same rank as *x*; returns *x* itself (no copy) when it already has that size.
+    """
+    if x.dim() not in (3, 4):
+        raise ValueError(f"expected a [C,H,W] or [N,C,H,W] tensor, got shape {tuple(x.shape)}")
+    th, tw = int(size[0]), int(size[1])
+    if th < 1 or tw < 1:
+        raise ImpastoError(f"image size must be at least 1x1 pixel, got {th}x{tw}")
+    if tuple(x.shape[-2:]) == (th, tw):
+        return x
+    batch = x if x.dim() == 4 else x.unsqueeze(0)
+    if not batch.is_floating_point():
+        batch = batch.float()
+    out = F.interpolate(batch, size=(th, tw), mode="bicubic", antialias=True, align_corners=False)
+    out = out.clamp_(0.0, 1.0)
+    return out if x.dim() == 4 else out.squeeze(0)
+
+
+def resize_long_side(x: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Resize ``[C, H, W]`` or ``[N, C, H, W]`` *x* so its longer side is *long_side*.
+
+    Same rules as :func:`resize_to`: antialiased bicubic, clamped, same rank, no copy if already sized.
+    """
+    if x.dim() not in (3, 4):
+        raise ValueError(f"expected a [C,H,W] or [N,C,H,W] tensor, got shape {tuple(x.shape)}")
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    return resize_to(x, scaled_size(h, w, long_side))
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------------
+
+
+def _same_file(a: str, b: str) -> bool:
+    """True when paths *a* and *b* name the same file (symlinks, ``..``, hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): cannot be the same file
+        return False
+
+
+def check_output_path(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()) -> Path:
+    """Validate an output path before a long run, so mistakes fail in the first second, not the last.
+
+    Returns:
+        The resolved (absolute, symlink-free) path to write to.
+
+    Raises:
+        ImpastoError: if *out* is an existing folder, has an unsupported extension, is the same file as
+            one of *inputs*, or its folder does not exist or is not writable.
+    """
+    p = Path(out).expanduser()
+    if p.is_dir():
+        raise ImpastoError(f"output {p} is a folder; give a file name such as {p / 'out.png'}")
+    ext = p.suffix.lower()
+    if ext not in _FORMATS:
+        shown = ext if ext else "no extension"
+        raise ImpastoError(f"output {p} has {shown}; use one of: {', '.join(OUTPUT_EXTENSIONS)}")
+    for inp in inputs:
+        if _same_file(os.fspath(p), os.fspath(inp)):
+            raise ImpastoError(f"output {p} is the same file as input {inp}; refusing to overwrite an input")
+    resolved = Path(os.path.realpath(p))
+    parent = resolved.parent
+    if not parent.exists():
+        raise ImpastoError(f"output folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise ImpastoError(f"output folder {parent} is not a folder")
+    # W for creating the temp file and renaming it, X for reaching entries inside the folder.
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ImpastoError(f"output folder {parent} is not writable")
+    return resolved
+
+
+def _tensor_to_uint8(x: torch.Tensor, channels: int, what: str) -> npt.NDArray[np.uint8]:
+    """``[C, H, W]`` (or ``[1, C, H, W]``) float in [0, 1] -> ``H x W x C`` uint8, NaN-safe."""
+    if x.dim() == 4 and x.shape[0] == 1:
+        x = x[0]
+    if x.dim() != 3 or x.shape[0] != channels:
+        raise ValueError(f"{what} must be [{channels},H,W] or [1,{channels},H,W], got {tuple(x.shape)}")
+    # NaN would become an arbitrary byte; a diverged optimisation should still give a viewable file.
+    x = torch.nan_to_num(x.detach().to("cpu", torch.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    arr = (x.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return arr
+
+
+def to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
+    """An 8-bit RGB (or RGBA, with *alpha*) Pillow image from float tensors in ``[0, 1]``.
+
+    *rgb* is ``[3, H, W]`` or ``[1, 3, H, W]``; *alpha* is ``[1, H, W]`` or ``[1, 1, H, W]`` and is
+    resized to the rgb size when they differ.
+    """
+    rgb_arr = _tensor_to_uint8(rgb, 3, "rgb")
+    if alpha is None:
+        return Image.fromarray(rgb_arr)
+    h, w = rgb_arr.shape[:2]
+    a = alpha[0] if alpha.dim() == 4 else alpha
+    a = resize_to(a, (h, w))
+    a_arr = _tensor_to_uint8(a, 1, "alpha")
+    return Image.fromarray(np.concatenate([rgb_arr, a_arr], axis=2))
+
+
+def _file_mode_for_new_file() -> int:
+    """Permission bits a normally created file would get (0o666 minus the umask).
+
+    ``mkstemp`` creates 0o600 files; without this the output would be unreadable to other users.  The
+    umask is read from /proc where possible because ``os.umask`` can only be read by setting it, which
+    races with other threads.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
+def _metadata_json(metadata: Mapping[str, Any]) -> str:
+    """Serialise *metadata* as ASCII JSON (ASCII fits every container: TIFF ASCII tags, JPEG COM)."""
+    try:
+        return json.dumps(dict(metadata), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"metadata must be JSON-serialisable: {err}") from err
+
+
+def save_image(
+    rgb: torch.Tensor,
+    path: str | os.PathLike[str],
+    *,
+    alpha: torch.Tensor | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write *rgb* (``[3, H, W]`` or ``[1, 3, H, W]`` in ``[0, 1]``) to *path*, atomically.
+
+    The format follows the extension (.png .jpg .jpeg .webp .tif .tiff).  *alpha* is stored for PNG,
+    WebP and TIFF and dropped for JPEG.  *metadata* (a JSON-serialisable mapping) is embedded so that
+    :func:`read_metadata` gets it back: a PNG text chunk ``impasto``, a JPEG COM comment, the EXIF
+    ImageDescription in WebP, the ImageDescription tag in TIFF.
+
+    The image goes to a temporary file in the target folder first and is then renamed over *path*, so
+    a failure never leaves a partial file nor damages an existing one.
+
+    Returns:
+        The resolved path written.
+
+    Raises:
+        ImpastoError: for a bad output path (see :func:`check_output_path`) or an OS error while writing.
+        ValueError: for badly shaped tensors or metadata that is not JSON-serialisable.
+    """
+    target = check_output_path(path, inputs)
+    fmt = _FORMATS[target.suffix.lower()]
+    meta = _metadata_json(metadata) if metadata is not None else None
+    img = to_pil(rgb, alpha if fmt != "JPEG" else None)
+
+    kwargs: dict[str, Any] = {}
+    if fmt == "PNG":
+        if meta is not None:
+            info = PngImagePlugin.PngInfo()
+            info.add_text(_PNG_KEY, meta, zip=True)
+            kwargs["pnginfo"] = info
+    elif fmt == "JPEG":
+        # 4:4:4 chroma: stylised images are full of fine coloured strokes that 4:2:0 would smear.
+        kwargs.update(quality=95, subsampling=0)
+        if meta is not None:
+            if len(meta) > 65_000:  # a COM segment holds at most 65533 bytes
+                raise ValueError("metadata too large for a JPEG comment (65,000 bytes max)")
+            kwargs["comment"] = meta.encode("ascii")
+    elif fmt == "WEBP":
+        kwargs.update(quality=95)
+        if meta is not None:
+            exif = Image.Exif()
+            exif[_TAG_IMAGE_DESCRIPTION] = meta
+            kwargs["exif"] = exif.tobytes()
+    else:  # TIFF
+        kwargs["compression"] = "tiff_deflate"
+        if meta is not None:
+            kwargs["tiffinfo"] = {_TAG_IMAGE_DESCRIPTION: meta}
+
+    folder = target.parent
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, format=fmt, **kwargs)
+            fh.flush()
+            os.fsync(fh.fileno())  # data on disk before the rename makes it visible
+        os.chmod(tmp_name, _file_mode_for_new_file())
+        os.replace(tmp_name, target)
+    except BaseException as err:
+        # Whatever happened (disk full, Ctrl-C, encoder error), the temp file must not linger.
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(err, OSError):
+            raise ImpastoError(f"could not write {target}: {_describe_oserror(err)}") from None
+        raise
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Metadata
+# --------------------------------------------------------------------------------------------------
+
+
+def _parse_json_object(raw: str | bytes | None) -> dict[str, Any] | None:
+    """``raw`` as a JSON object, or ``None`` if it is absent or something else (e.g. a foreign comment)."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    raw = raw.rstrip("\x00").strip()  # TIFF/EXIF ASCII values can carry a trailing NUL
+    if not raw.startswith("{"):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The metadata :func:`save_image` embedded in *path*, or ``None`` if the file carries none.
+
+    Raises:
+        ImpastoError: if *path* is missing or not a readable image.
+    """
+    p = Path(path)
+    img = _open_image(p)
+    with img:
+        candidates: list[str | bytes | None] = []
+        if img.format == "PNG":
+            try:
+                img.load()  # text chunks after the image data are only seen once it is read
+            except Exception as err:  # noqa: BLE001
+                raise ImpastoError(f"cannot decode {p}: {_one_line(err)}") from None
+            candidates.append(img.info.get(_PNG_KEY))
+        if img.format == "JPEG":
+            candidates.append(img.info.get("comment"))
+        if img.format == "TIFF":
+            tags = getattr(img, "tag_v2", None)
+            if tags is not None:
+                candidates.append(tags.get(_TAG_IMAGE_DESCRIPTION))
+        try:
+            candidates.append(img.getexif().get(_TAG_IMAGE_DESCRIPTION))
+        except Exception:  # noqa: BLE001 - corrupt EXIF just means no metadata there
+            pass
+        for raw in candidates:
+            if isinstance(raw, (str, bytes)):
+                found = _parse_json_object(raw)
+                if found is not None:
+                    return found
+    return None
