@@ -51,6 +51,8 @@ def test_pyramid_sqrt2() -> None:
     assert Config(start_size=256, scale_factor=math.sqrt(2)).scale_sizes(512) == [256, 362, 512]
     sizes = Config(start_size=256, scale_factor=2.0).scale_sizes(2048)
     assert sizes == [256, 512, 1024, 2048]
+    # 256 -> 384 needs two sqrt-2 steps: spaced evenly, not a tiny 256 -> 272 step.
+    assert Config(start_size=256).scale_sizes(384) == [256, 314, 384]
 
 
 def test_json_round_trip() -> None:

@@ -73,7 +73,7 @@ class Config:
 
     # -- optimisation --------------------------------------------------------------------------
     optimizer: str = "lbfgs"
-    steps: int = 300
+    steps: int = 100
     """Optimiser steps at each scale (one L-BFGS iteration or one Adam update each)."""
     lr: float | None = None
     """Learning rate in pixel_scale units; ``None``: 1.0 for L-BFGS, 0.02·pixel_scale for Adam."""
@@ -126,18 +126,16 @@ class Config:
         return 1.0 if self.optimizer == "lbfgs" else 0.02 * self.pixel_scale
 
     def scale_sizes(self, full: int) -> list[int]:
-        """Long sides of the coarse-to-fine pyramid ending at ``full`` (one entry: single scale)."""
+        """Long sides of the coarse-to-fine pyramid ending at ``full`` (one entry: single scale).
+
+        The fewest scales whose growth per scale is at most ``scale_factor``, spaced geometrically
+        from ``start_size`` to ``full`` (256 -> 512 by sqrt 2 gives 256, 362, 512).
+        """
         if self.start_size is None or self.start_size >= full:
             return [full]
-        sizes = [full]
-        s = float(full)
-        while True:
-            s /= self.scale_factor
-            if round(s) <= self.start_size:
-                break
-            sizes.append(round(s))
-        sizes.append(self.start_size)
-        return sorted(set(sizes))
+        n = math.ceil(math.log(full / self.start_size) / math.log(self.scale_factor) - 1e-9)
+        ratio = (full / self.start_size) ** (1.0 / n)
+        return [round(self.start_size * ratio**i) for i in range(n)] + [full]
 
     def validate(self) -> None:
         """Raise ImpastoError naming the first bad field."""

@@ -272,7 +272,7 @@ class StyleTransfer:
                 nonlocal last, terms
                 opt.zero_grad(set_to_none=False)
                 total, lc, ls, ltv, per = self.loss_terms(x, content_t, style_t)
-                total.backward()
+                total.backward()  # type: ignore[no-untyped-call]
                 # One device sync for all the numbers of this evaluation.
                 vals = torch.stack([total.detach(), lc.detach(), ls.detach(), ltv.detach()]
                                    + [v.detach() for v in per.values()]).tolist()
@@ -281,7 +281,7 @@ class StyleTransfer:
                 return total
 
             for _ in range(steps):
-                opt.step(closure)
+                opt.step(closure)  # type: ignore[arg-type]
                 if cfg.clamp:
                     with torch.no_grad():
                         x.clamp_(0.0, cfg.pixel_scale)
@@ -343,7 +343,7 @@ def stylize_iter(
     weights: VGGWeights | None = None,
 ) -> Iterator[Progress]:
     """Run style transfer, yielding a :class:`Progress` per step; the last event has the result."""
-    style_list = list(styles) if isinstance(styles, (list, tuple)) else [styles]
+    style_list: list[ImageLike] = list(styles) if isinstance(styles, (list, tuple)) else [styles]  # type: ignore[list-item]
     yield from StyleTransfer(content, style_list, config, weights=weights).run(image_every)
 
 

@@ -87,6 +87,7 @@ class VGGFeatures(nn.Module):
             conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
             with torch.no_grad():
                 conv.weight.copy_(w)
+                assert conv.bias is not None
                 conv.bias.copy_(b)
             self.convs.append(conv)
         # Frozen: no weight gradients is the largest single speed-up (about 1.6x per step on CPU).
