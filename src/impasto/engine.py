@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Union
 
 import torch
@@ -363,4 +362,4 @@ def stylize(
     return result
 
 
-__all__ = ["Progress", "StyleTransfer", "stylize", "stylize_iter", "resolve_device", "Path"]
+__all__ = ["Progress", "StyleTransfer", "stylize", "stylize_iter", "resolve_device"]
