@@ -78,7 +78,8 @@ def test_matches_a_plain_reference_forward(tiny_weights: Callable[..., VGGWeight
             h = F.avg_pool2d(h, 2)
     for channels_last in (False, True):
         m = VGGFeatures(w, ["relu2_1"], pooling="avg").use_channels_last(channels_last)
-        torch.testing.assert_close(m(x)["relu2_1"], h, rtol=1e-5, atol=1e-5)
+        # Caffe-scaled activations reach the hundreds: compare relative to that scale.
+        torch.testing.assert_close(m(x)["relu2_1"], h, rtol=1e-4, atol=1e-3)
 
 
 def test_pre_and_post_relu_differ(tiny_weights: Callable[..., VGGWeights]) -> None:
