@@ -26,6 +26,7 @@ from torch import Tensor
 from impasto import losses
 from impasto.config import Config
 from impasto.errors import ImpastoError
+from impasto.fastpath import LossEvaluator
 from impasto.imageio import LoadedImage, load_image, resize_to, scaled_size
 from impasto.lbfgs import CompactLBFGS
 from impasto.model import VGGFeatures, canonical_layer
@@ -269,17 +270,24 @@ class StyleTransfer:
             self.pixels = x
             opt = self._optimizer(x, adam_state, size)
 
+            per_names: list[str] = []
+
+            def evaluate(px: Tensor) -> list[Tensor]:
+                total, lc, ls, ltv, per = self.loss_terms(px, content_t, style_t)
+                per_names[:] = per.keys()
+                return [total, lc, ls, ltv, *per.values()]
+
+            # Zeroes x.grad, runs forward and backward; a CUDA graph replay on NVIDIA GPUs.
+            evaluator = LossEvaluator(evaluate, x)
+
             def closure() -> Tensor:
                 nonlocal last, terms
-                opt.zero_grad(set_to_none=False)
-                total, lc, ls, ltv, per = self.loss_terms(x, content_t, style_t)
-                total.backward()  # type: ignore[no-untyped-call]
+                outs = evaluator()
                 # One device sync for all the numbers of this evaluation.
-                vals = torch.stack([total.detach(), lc.detach(), ls.detach(), ltv.detach()]
-                                   + [v.detach() for v in per.values()]).tolist()
+                vals = torch.stack([v.detach() for v in outs]).tolist()
                 last = (vals[0], vals[1], vals[2], vals[3])
-                terms = dict(zip(per.keys(), vals[4:]))
-                return total
+                terms = dict(zip(per_names, vals[4:]))
+                return outs[0]
 
             for _ in range(steps):
                 opt.step(closure)  # type: ignore[arg-type]
