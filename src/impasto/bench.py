@@ -485,13 +485,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ttq-size", type=int, default=512, help="time-to-quality size (0: skip)")
     p.add_argument("--ttq-steps", type=int, default=50, help="pastiche steps that set the target loss")
     p.add_argument("--ttq-start", type=int, default=256, help="impasto's coarse-to-fine start size")
-    p.add_argument("--ttq-impasto-steps", type=int, nargs="+", default=[20, 50],
+    p.add_argument("--ttq-impasto-steps", type=int, nargs="+", default=[20],
                    help="impasto's steps per scale (one time-to-quality run each)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", type=Path, default=Path("out/bench"))
     p.add_argument("--images", type=Path, default=None, help="folder with tubingen.jpg, starry_night.jpg")
-    p.add_argument("--quick", action="store_true", help="256 px only, 3 timed steps, ttq at 256 px / 30 steps")
+    p.add_argument("--quick", action="store_true",
+                   help="256 px only, 3 timed steps, ttq at 256 px / 30 steps, one impasto run")
     p.add_argument("--full", action="store_true", help="the issue's protocol: ttq at 512 px with 300 steps")
     p.add_argument("--gpu-steps", type=int, default=500, help="CUDA only: steps of the long 512 px runs")
     p.add_argument("--gpu-max-size", type=int, default=8192, help="CUDA only: largest size to try")
@@ -517,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.quick:
         args.sizes, args.steps, args.ttq_size, args.ttq_steps, args.ttq_start = [256], 3, 256, 30, 128
+        args.ttq_impasto_steps = [10]
     if args.full:
         args.ttq_size, args.ttq_steps = 512, 300
     if args.images is not None:
