@@ -518,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.quick:
         args.sizes, args.steps, args.ttq_size, args.ttq_steps, args.ttq_start = [256], 3, 256, 30, 128
-        args.ttq_impasto_steps = [10]
+        args.ttq_impasto_steps = [20]
     if args.full:
         args.ttq_size, args.ttq_steps = 512, 300
     if args.images is not None:
