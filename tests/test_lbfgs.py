@@ -1,0 +1,86 @@
+"""The compact L-BFGS gives torch.optim.LBFGS(max_iter=1)'s iterates; the loss evaluator's gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from impasto.fastpath import LossEvaluator
+from impasto.lbfgs import CompactLBFGS
+
+
+def _problem() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(80, 50, generator=gen, dtype=torch.float64)
+    b = torch.randn(80, generator=gen, dtype=torch.float64)
+    return a, b
+
+
+def _f(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # Smooth, non-quadratic, bounded below: the curvature pairs change from step to step.
+    return torch.log(torch.cosh(a @ x.reshape(-1) - b)).sum() + 0.05 * (x**2).sum() + 0.01 * (x**4).sum()
+
+
+@pytest.mark.parametrize("history", [1, 3, 100])
+def test_same_iterates_as_torch_lbfgs(history: int) -> None:
+    a, b = _problem()
+    x1 = torch.zeros(1, 1, 5, 10, dtype=torch.float64, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    ref = torch.optim.LBFGS([x1], lr=1.0, max_iter=1, history_size=history, tolerance_grad=0.0,
+                            tolerance_change=0.0)
+    opt = CompactLBFGS(x2, lr=1.0, history_size=history)
+    for _ in range(40):  # well past the history size: the ring buffer wraps and grows
+
+        def c1() -> torch.Tensor:
+            ref.zero_grad()
+            loss = _f(x1, a, b)
+            loss.backward()
+            return loss
+
+        def c2() -> torch.Tensor:
+            opt.zero_grad()
+            loss = _f(x2, a, b)
+            loss.backward()
+            return loss
+
+        l1, l2 = ref.step(c1), opt.step(c2)
+        assert l1.item() == pytest.approx(l2.item(), rel=1e-12, abs=1e-12)
+    assert float((x1 - x2).abs().max()) < 1e-10
+    assert float(_f(x2, a, b)) < float(_f(torch.zeros(50, dtype=torch.float64), a, b)) - 1.0
+
+
+def test_first_step_matches_torch_scaling_and_zero_gradient_is_harmless() -> None:
+    x = torch.tensor([3.0, -4.0], requires_grad=True)
+    opt = CompactLBFGS(x, lr=0.5, history_size=5)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (x**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    # g = (6, -8), |g|_1 = 14: step min(1, 1/14) * 0.5 along -g.
+    assert torch.allclose(x.detach(), torch.tensor([3.0 - 6 / 28, -4.0 + 8 / 28]))
+    y = torch.zeros(3, requires_grad=True)
+    opt2 = CompactLBFGS(y, history_size=2)
+    for _ in range(3):
+        opt2.step(lambda: (y * 0.0).sum().requires_grad_())
+    assert torch.equal(y.detach(), torch.zeros(3))
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        CompactLBFGS(torch.zeros(4, 4).t().requires_grad_(True))
+    with pytest.raises(ValueError):
+        CompactLBFGS(torch.zeros(3, requires_grad=True), history_size=0)
+
+
+def test_loss_evaluator_sets_not_accumulates_gradients() -> None:
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    ev = LossEvaluator(lambda p: [(p**2).sum(), p.sum()], x)
+    assert not ev.use_graph  # CPU tensors run eagerly
+    for _ in range(3):
+        outs = ev()
+        assert [float(o) for o in outs] == [5.0, 3.0]
+        assert x.grad is not None and x.grad.tolist() == [2.0, 4.0]
