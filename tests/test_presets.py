@@ -319,3 +319,11 @@ def test_init_image_overrides_config_init(real_content: torch.Tensor) -> None:
     assert torch.allclose(st._initial, torch.full_like(st._initial, 0.25))
     events = list(st.run())
     assert events[-1].image is not None and torch.allclose(events[-1].image, torch.full((3, 24, 32), 0.25))
+
+
+def test_docs_list_every_preset_and_departure() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
+    for p in PRESETS.values():
+        assert f"## `{p.name}`" in doc
+        for note in p.notes:
+            assert note in doc, note
