@@ -4,7 +4,7 @@ animation and one contact sheet, written to out/ (git-ignored).
     PYTHONPATH=src python tools/examples_issue3.py [--out out] [--full]
 
 Without ``--full`` every preset runs fewer steps than its source (see ``REDUCED``: about a tenth to a
-half), so the whole script fits about a quarter of an hour on 2 shared CPU cores; ``--full`` runs the
+half), so the whole script fits about half an hour on 2 CPU cores shared with other jobs; ``--full`` runs the
 sources' own counts (on a GPU). The summary lines say which count each image used.
 """
 
@@ -25,7 +25,7 @@ from impasto.presets import names, preset_config
 from impasto.weights import load_weights
 
 IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
-REDUCED = {"coursera": 100, "pytorch-stylecnn": 8, "tf-tutorial": 120, "keras-white": 4, "gatys": 120}
+REDUCED = {"coursera": 100, "pytorch-stylecnn": 8, "tf-tutorial": 60, "keras-white": 2, "gatys": 60}
 
 
 def main() -> int:
@@ -76,18 +76,18 @@ def main() -> int:
 
     if wanted is None or "balance" in wanted:
         t0 = time.perf_counter()
-        cfg = Config(size=128, start_size=None, steps=8)
-        frames = list(balance_sweep(content, style, cfg, balance_alphas(11), first_steps=30, weights=vgg19))
+        cfg = Config(size=112, start_size=None, steps=6)
+        frames = list(balance_sweep(content, style, cfg, balance_alphas(9), first_steps=24, weights=vgg19))
         gif = write_animation([f.image for f in frames], out / "balance.gif", fps=5)
         grid = balance_grid(frames, out / "balance_grid.png")
-        print(f"balance: 11 frames at 128 px in {time.perf_counter() - t0:.1f} s -> {gif}, {grid}", flush=True)
+        print(f"balance: 9 frames at 112 px in {time.perf_counter() - t0:.1f} s -> {gif}, {grid}", flush=True)
 
     if wanted is None or "explain" in wanted:
         t0 = time.perf_counter()
         pick = "tf-tutorial" if "tf-tutorial" in results else None
         sheet = contact_sheet(content, style, results.get(pick) if pick else None, out / "explain_sheet.png",
                               history=histories.get(pick) if pick else None,
-                              config=preset_config("tf-tutorial").replace(size=128, steps=40), weights=vgg19,
+                              config=preset_config("tf-tutorial").replace(size=96, steps=20), weights=vgg19,
                               size=256)
         print(f"explain: {time.perf_counter() - t0:.1f} s -> {sheet}", flush=True)
     return 0
