@@ -1,7 +1,8 @@
 """Command-line front-end: ``impasto CONTENT STYLE [STYLE...] -o OUT [options]``.
 
-Subcommands: ``impasto show-config IMAGE`` (the configuration an output was made with). Flags map
-one-to-one onto :class:`impasto.config.Config` fields; a flag that is not given leaves the base
+Subcommands: ``impasto show-config IMAGE`` (the configuration an output was made with), ``presets``,
+``balance`` and ``explain`` (see :mod:`impasto.presets`, :mod:`impasto.animate`, :mod:`impasto.explain`).
+Flags map one-to-one onto :class:`impasto.config.Config` fields; a flag that is not given leaves the base
 configuration (the defaults, or ``--config FILE``) untouched, so explicit flags always win.
 """
 
@@ -79,15 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="impasto",
         description="Repaint a content photo in the style of one or more paintings (Gatys et al.).",
         epilog="Subcommands: 'impasto demo [-o OUT]' runs on the bundled inputs; "
-        "'impasto show-config IMAGE' prints the configuration an output was made with.",
+        "'impasto show-config IMAGE' prints the configuration an output was made with; "
+        "'impasto presets' lists the named configurations; 'impasto balance' animates the content/style "
+        "balance; 'impasto explain' draws a contact sheet of what the network sees.",
     )
     S = argparse.SUPPRESS
-    p.add_argument("content", help="content image (the photo)")
-    p.add_argument("styles", nargs="+", help="style image(s) or folder(s) of style images")
-    p.add_argument("-o", "--output", required=True, help="output image: .png .jpg .webp .tif")
+    # Positionals and -o are checked in run() after --show-config, so `--preset NAME --show-config`
+    # works without images.
+    p.add_argument("content", nargs="?", help="content image (the photo)")
+    p.add_argument("styles", nargs="*", help="style image(s) or folder(s) of style images")
+    p.add_argument("-o", "--output", help="output image: .png .jpg .webp .tif")
     p.add_argument("--version", action="version", version=f"impasto {__version__}")
     p.add_argument("--config", metavar="FILE", help="start from a JSON configuration (as show-config prints)")
     p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
+    p.add_argument("--preset", metavar="NAME",
+                   help="start from a named configuration ('impasto presets' lists them); flags override it")
+    p.add_argument("--allow-vgg19", action="store_true",
+                   help="run a VGG16 preset (keras-white) on the bundled VGG19 when no --weights are given")
 
     g = p.add_argument_group("size and device")
     g.add_argument("--size", type=_size, default=S, help=_help("output long side in pixels; 'full' keeps it", "size"))
@@ -156,11 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_help("blend init: ratio·noise + (1-ratio)·content", "noise_ratio"))
 
     g = p.add_argument_group("output and progress")
-    g.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
-                   help="write every N-th step as a numbered image (default: 0, never)")
+    g.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
+                   help="write every N-th step as a numbered image (default: 0, never; a preset may set it)")
     g.add_argument("--save-dir", metavar="DIR", help="folder for --save-every images (default: OUTPUT_steps/)")
-    g.add_argument("--print-every", type=_positive_int, default=0, metavar="N",
-                   help="print a line with every loss term every N steps (default: 0, never)")
+    g.add_argument("--print-every", type=_positive_int, default=None, metavar="N",
+                   help="print a line with every loss term every N steps (default: 0, never; a preset may set it)")
+    g.add_argument("--progress-gif", metavar="FILE",
+                   help="also write the optimisation as an animation (.gif, or .mp4 with imageio-ffmpeg)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -241,10 +252,17 @@ def output_metadata(cfg: Config, content: str, styles: Sequence[str], **extra: A
 
 
 def run(argv: Sequence[str]) -> int:
-    from impasto import imageio
+    from impasto import imageio, presets
 
-    args = build_parser().parse_args(list(argv))
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
     base = None
+    preset = None
+    if args.preset is not None:
+        if args.config:
+            raise ImpastoError("give --config or --preset, not both")
+        preset = presets.get_preset(args.preset)
+        base = presets.preset_config(args.preset, allow_vgg19=True)
     if args.config:
         try:
             with open(args.config, encoding="utf-8") as fh:
@@ -256,13 +274,26 @@ def run(argv: Sequence[str]) -> int:
     if args.show_config:
         print(cfg.to_json())
         return 0
+    if not args.content or not args.styles or not args.output:
+        parser.error("the following arguments are required: content, styles, -o/--output")
+    if preset is not None:
+        presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
+        cfg = presets.mark_vgg19_substitute(cfg)
+    defaults = preset.cli_defaults if preset is not None else {}
+    save_every = args.save_every if args.save_every is not None else defaults.get("save_every", 0)
+    print_every = args.print_every if args.print_every is not None else defaults.get("print_every", 0)
     styles = expand_styles(args.styles)
     inputs = [args.content, *styles] + ([cfg.init_file] if cfg.init_file else [])
     out = imageio.check_output_path(args.output, inputs)
+    if args.progress_gif:
+        from impasto.animate import check_animation_path
+
+        gif_path = check_animation_path(args.progress_gif, inputs)
     content = imageio.load_image(args.content)
     style_imgs = [imageio.load_image(s) for s in styles]
     save_dir: Path | None = None
-    if args.save_every:
+    full = cfg.size if cfg.size is not None else max(int(content.rgb.shape[-2]), int(content.rgb.shape[-1]))
+    if save_every and save_every <= cfg.steps * len(cfg.scale_sizes(full)):  # else no image would be saved
         save_dir = Path(args.save_dir) if args.save_dir else out.with_name(out.stem + "_steps")
         try:
             save_dir.mkdir(parents=True, exist_ok=True)
@@ -274,22 +305,31 @@ def run(argv: Sequence[str]) -> int:
     st = StyleTransfer(content, style_imgs, cfg)
     meta = output_metadata(cfg, args.content, styles)
     bar = ProgressBar(sys.stderr, not args.quiet)
-    digits = len(str(cfg.steps * len(st.sizes)))
+    total = cfg.steps * len(st.sizes)
+    digits = len(str(total))
+    # A progress animation takes about 60 frames, whatever the step count.
+    gif_every = max(1, total // 60) if args.progress_gif else 0
+    image_every = math.gcd(save_every, gif_every) if save_every and gif_every else (save_every or gif_every)
+    gif_frames = [st.current_image()] if args.progress_gif else []
+    history: list[list[float]] = []
     t0 = time.perf_counter()
     result = None
     try:
-        for ev in st.run(image_every=args.save_every):
+        for ev in st.run(image_every=image_every):
             if ev.done:
                 result = ev
                 break
             bar.update(ev.step, ev.total_steps, ev.elapsed, ev.loss, ev.content, ev.style, ev.tv)
-            if args.print_every and ev.step % args.print_every == 0:
+            history.append([ev.step, *(float(f"{v:.6g}") for v in (ev.loss, ev.content, ev.style, ev.tv))])
+            if gif_every and ev.image is not None and ev.step % gif_every == 0:
+                gif_frames.append(ev.image)
+            if print_every and ev.step % print_every == 0:
                 bar.close() if bar.enabled else None
                 terms = " ".join(f"{k}={v:.4g}" for k, v in ev.terms.items())
                 print(f"step {ev.step:>{digits}}/{ev.total_steps} {ev.size[1]}x{ev.size[0]} "
                       f"t={ev.elapsed:.1f}s loss={ev.loss:.6g} content={ev.content:.6g} "
                       f"style={ev.style:.6g} tv={ev.tv:.6g} | {terms}", flush=True)
-            if save_dir is not None and ev.image is not None:
+            if save_dir is not None and ev.image is not None and ev.step % save_every == 0:
                 imageio.save_image(ev.image, save_dir / f"step_{ev.step:0{digits}d}.png",
                                    metadata={**meta, "step": ev.step}, inputs=inputs)
     except KeyboardInterrupt:
@@ -302,8 +342,16 @@ def run(argv: Sequence[str]) -> int:
     assert result is not None and result.image is not None
     alpha = content.alpha
     imageio.save_image(result.image, out, alpha=alpha,
-                       metadata={**meta, "steps": result.step, "seconds": round(result.elapsed, 2)},
+                       metadata={**meta, "steps": result.step, "seconds": round(result.elapsed, 2),
+                                 "loss_history": {"columns": ["step", "loss", "content", "style", "tv"],
+                                                  "rows": history}},
                        inputs=inputs)
+    if args.progress_gif:
+        from impasto.animate import write_animation
+
+        write_animation([*gif_frames, result.image], gif_path)
+        if not args.quiet:
+            print(f"wrote {gif_path} ({len(gif_frames) + 1} frames)", file=sys.stderr)
     if not args.quiet:
         print(f"wrote {out} ({result.size[1]}x{result.size[0]}, {result.step} steps, "
               f"{time.perf_counter() - t0:.1f}s, loss {result.loss:.5g})", file=sys.stderr)
@@ -333,7 +381,28 @@ def demo(argv: Sequence[str]) -> int:
     return run([str(imageio.default_content_path()), str(imageio.default_style_path()), *argv])
 
 
-SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"show-config": show_config, "demo": demo}
+def _presets_cmd(argv: Sequence[str]) -> int:
+    from impasto.presets import cli_presets
+
+    return cli_presets(argv)
+
+
+def _balance_cmd(argv: Sequence[str]) -> int:
+    from impasto.animate import cli_balance
+
+    return cli_balance(argv)
+
+
+def _explain_cmd(argv: Sequence[str]) -> int:
+    from impasto.explain import cli_explain
+
+    return cli_explain(argv)
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "show-config": show_config, "demo": demo,
+    "presets": _presets_cmd, "balance": _balance_cmd, "explain": _explain_cmd,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

