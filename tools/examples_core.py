@@ -5,13 +5,15 @@ Usage: python tools/examples_core.py [OUT_DIR]   (needs ../shared/images; prints
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 from impasto.cli import main
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+# IMPASTO_IMAGES points elsewhere (e.g. a copy carried to a GPU machine).
+SHARED = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[1].parent / "shared" / "images"))
 
 
 def run(out_dir: Path) -> None:

@@ -11,6 +11,7 @@ sources' own counts (on a GPU). The summary lines say which count each image use
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ from impasto.imageio import load_image, save_image
 from impasto.presets import names, preset_config
 from impasto.weights import load_weights
 
-IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+# IMPASTO_IMAGES points elsewhere (e.g. a copy carried to a GPU machine).
+IMAGES = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[1].parent / "shared" / "images"))
 REDUCED = {"coursera": 100, "pytorch-stylecnn": 8, "tf-tutorial": 60, "keras-white": 2, "gatys": 60}
 
 
