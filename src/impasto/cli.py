@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from impasto import __version__
+from impasto.cli_artist import add_artist_flags, resolve_region_styles
 from impasto.config import CHOICES, Config
 from impasto.errors import ImpastoError
 
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise-ratio", type=_nonneg_float, default=S,
                    help=_help("blend init: ratio·noise + (1-ratio)·content", "noise_ratio"))
 
+    add_artist_flags(p)  # impasto.cli_artist: colour, style statistics, masks, stability
+
     g = p.add_argument_group("output and progress")
     g.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
                    help="write every N-th step as a numbered image (default: 0, never)")
@@ -256,8 +259,9 @@ def run(argv: Sequence[str]) -> int:
     if args.show_config:
         print(cfg.to_json())
         return 0
-    styles = expand_styles(args.styles)
-    inputs = [args.content, *styles] + ([cfg.init_file] if cfg.init_file else [])
+    cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
+    inputs = [args.content, *styles] + ([cfg.init_file] if cfg.init_file else []) + (
+        [cfg.mask] if cfg.mask else [])
     out = imageio.check_output_path(args.output, inputs)
     content = imageio.load_image(args.content)
     style_imgs = [imageio.load_image(s) for s in styles]
@@ -274,7 +278,7 @@ def run(argv: Sequence[str]) -> int:
     st = StyleTransfer(content, style_imgs, cfg)
     meta = output_metadata(cfg, args.content, styles)
     bar = ProgressBar(sys.stderr, not args.quiet)
-    digits = len(str(cfg.steps * len(st.sizes)))
+    digits = len(str(sum(st.steps)))
     t0 = time.perf_counter()
     result = None
     try:
@@ -305,6 +309,8 @@ def run(argv: Sequence[str]) -> int:
                        metadata={**meta, "steps": result.step, "seconds": round(result.elapsed, 2)},
                        inputs=inputs)
     if not args.quiet:
+        if result.stop_reason and result.stop_reason != "steps":
+            print(f"stopped early ({result.stop_reason})", file=sys.stderr)
         print(f"wrote {out} ({result.size[1]}x{result.size[0]}, {result.step} steps, "
               f"{time.perf_counter() - t0:.1f}s, loss {result.loss:.5g})", file=sys.stderr)
     return 0
