@@ -145,7 +145,8 @@ def test_parse_region_and_colour() -> None:
     assert artist.parse_color("1,2,3") == (1, 2, 3)
     assert artist.parse_region("blue=2") == ((0, 0, 255), 1)
     assert artist.parse_region("white=content") == ((255, 255, 255), "content")
-    for bad in ("red", "mauve=1", "red=0", "red=x"):
+    assert artist.parse_region("red=starry.jpg") == ((255, 0, 0), "starry.jpg")  # a path: the CLI resolves it
+    for bad in ("red", "mauve=1", "red=0", "red="):
         with pytest.raises(ImpastoError):
             artist.parse_region(bad)
 
@@ -160,3 +161,5 @@ def test_region_masks_nearest_colour() -> None:
     assert cw is not None and torch.equal(cw[0], torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
     with pytest.raises(ImpastoError, match="only 1 style"):
         artist.RegionMasks.from_image(mask, ["red=2"], n_styles=1)
+    with pytest.raises(ImpastoError, match="style number"):
+        artist.RegionMasks.from_image(mask, ["red=starry.jpg"], n_styles=1)

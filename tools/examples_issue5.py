@@ -27,16 +27,22 @@ EXAMPLES = ("blend", "color", "kinds", "mask", "scale", "stability", "hires")
 
 
 def run(content: str, styles: list[str], cfg: Config, out: Path, label: str) -> tuple[torch.Tensor, float]:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     st = StyleTransfer(load_image(content), [load_image(s) for s in styles], cfg)
     ev = None
-    for ev in st.run():
-        pass
+    for e in st.run():
+        ev = e
     assert ev is not None and ev.image is not None
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     wall = time.perf_counter() - t0
+    peak = f" peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if torch.cuda.is_available() else ""
     save_image(ev.image, out, metadata={"example": label, "config": cfg.to_dict(), "seconds": wall})
     print(f"{label}: {out} {ev.size[1]}x{ev.size[0]} {ev.step} steps {wall:.1f}s "
-          f"stop={ev.stop_reason} loss={ev.loss:.4g}", flush=True)
+          f"stop={ev.stop_reason} loss={ev.loss:.4g}{peak}", flush=True)
     return ev.image, wall
 
 

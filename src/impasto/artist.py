@@ -99,7 +99,8 @@ def parse_color(text: str) -> tuple[int, int, int]:
 
 
 def parse_region(spec: str) -> tuple[tuple[int, int, int], int | str]:
-    """``COLOR=N`` (1-based style number) or ``COLOR=content`` -> (rgb, N-1 or 'content')."""
+    """``COLOR=N`` (1-based style number), ``COLOR=content`` or ``COLOR=PATH`` -> (rgb, N-1, 'content'
+    or the path). Paths are for the command line, which turns them into style numbers."""
     if "=" not in spec:
         raise ImpastoError(f"a region is COLOR=STYLE, e.g. red=1 or blue=content (got {spec!r})")
     color_text, target = spec.rsplit("=", 1)
@@ -109,7 +110,9 @@ def parse_region(spec: str) -> tuple[tuple[int, int, int], int | str]:
         return color, CONTENT_REGION
     if target.isdigit() and int(target) >= 1:
         return color, int(target) - 1
-    raise ImpastoError(f"region {spec!r}: the style must be a style number from 1, or 'content'")
+    if not target or target.isdigit() or target.lstrip("-").isdigit():
+        raise ImpastoError(f"region {spec!r}: the style must be a style number from 1, a style image or 'content'")
+    return color, target
 
 
 # -- masks -------------------------------------------------------------------------------------------
@@ -126,6 +129,8 @@ class RegionMasks:
     def from_image(cls, mask_rgb: Tensor, regions: Sequence[str], n_styles: int) -> RegionMasks:
         parsed = [parse_region(r) for r in regions]
         for spec, (_, t) in zip(regions, parsed):
+            if isinstance(t, str) and t != CONTENT_REGION:
+                raise ImpastoError(f"region {spec!r}: give the style number (from 1) of one of the style images")
             if isinstance(t, int) and t >= n_styles:
                 raise ImpastoError(f"region {spec!r} names style {t + 1}, but only {n_styles} style(s) given")
         cols = torch.tensor([c for c, _ in parsed], dtype=torch.float32) / 255.0  # [R, 3]
