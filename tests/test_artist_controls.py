@@ -214,3 +214,33 @@ def test_cli_artist_flags_run(inputs: tuple[Path, Path, Path], tmp_path: Path) -
                      "--style-layers", "relu1_1", "--content-layers", "relu1_1"])
     assert code == 0
     assert load_image(out).rgb.shape == (3, 26, 32)
+
+
+# -- controls that were already in the core: checked here from the API and the CLI -----------------------
+def test_style_scale_changes_the_style_targets() -> None:
+    st1 = StyleTransfer(_tiny(40), [_tiny(41, 64, 64)], _cfg(steps=0))
+    st2 = StyleTransfer(_tiny(40), [_tiny(41, 64, 64)], _cfg(steps=0, style_scale=2.0))
+    g1 = st1._targets(st1.sizes[0])[1][0].layers["relu2_1"].gram
+    g2 = st2._targets(st2.sizes[0])[1][0].layers["relu2_1"].gram
+    assert g1 is not None and g2 is not None and not torch.allclose(g1, g2)
+
+
+def test_avg_pooling_differs_from_max() -> None:
+    a = stylize(_tiny(42), [_tiny(43)], _cfg(steps=2, pooling="max"))
+    b = stylize(_tiny(42), [_tiny(43)], _cfg(steps=2, pooling="avg"))
+    assert not torch.allclose(a, b)
+
+
+def test_cli_style_folder_and_blend_weights(inputs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    c, s, _ = inputs
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    to_pil(_tiny(44)).save(folder / "a.png")
+    to_pil(_tiny(45)).save(folder / "b.jpg")
+    out = tmp_path / "blend.png"
+    assert cli.expand_styles([str(folder), str(s)]) == [str(folder / "a.png"), str(folder / "b.jpg"), str(s)]
+    code = _main([str(c), str(folder), str(s), "-o", str(out), "--style-weights", "0.5,0.3,0.2", "--size", "32",
+                  "--start-size", "none", "--steps", "1", "-q", "--style-layers", "relu1_1",
+                  "--content-layers", "relu1_1"])
+    assert code == 0 and out.exists()
+    assert _main([str(c), str(folder), "-o", str(tmp_path / "x.png"), "--style-weights", "1,2,3", "-q"]) == 2

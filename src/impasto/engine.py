@@ -359,6 +359,9 @@ class StyleTransfer:
                         break
             if isinstance(opt, torch.optim.Adam):
                 adam_state = {k: v for k, v in opt.state[x].items() if isinstance(v, Tensor)}
+            # Free this scale's optimiser state (L-BFGS keeps 2·lbfgs_history image-sized vectors)
+            # before the next scale allocates its own: peak memory is the largest scale's.
+            opt.state.clear()
         yield Progress(
             step=step, total_steps=total_steps, scale=n_scales - 1, n_scales=n_scales, size=self.sizes[-1],
             loss=last[0], content=last[1], style=last[2], tv=last[3],
