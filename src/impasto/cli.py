@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from impasto import __version__
+from impasto.cli_artist import add_artist_flags, resolve_region_styles
 from impasto.config import CHOICES, Config
 from impasto.errors import ImpastoError
 
@@ -164,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise-ratio", type=_nonneg_float, default=S,
                    help=_help("blend init: ratio·noise + (1-ratio)·content", "noise_ratio"))
 
+    add_artist_flags(p)  # impasto.cli_artist: colour, style statistics, masks, stability
+
     g = p.add_argument_group("output and progress")
     g.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                    help="write every N-th step as a numbered image (default: 0, never; a preset may set it)")
@@ -282,8 +285,9 @@ def run(argv: Sequence[str]) -> int:
     defaults = preset.cli_defaults if preset is not None else {}
     save_every = args.save_every if args.save_every is not None else defaults.get("save_every", 0)
     print_every = args.print_every if args.print_every is not None else defaults.get("print_every", 0)
-    styles = expand_styles(args.styles)
-    inputs = [args.content, *styles] + ([cfg.init_file] if cfg.init_file else [])
+    cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
+    inputs = [args.content, *styles] + ([cfg.init_file] if cfg.init_file else []) + (
+        [cfg.mask] if cfg.mask else [])
     out = imageio.check_output_path(args.output, inputs)
     if args.progress_gif:
         from impasto.animate import check_animation_path
@@ -293,7 +297,8 @@ def run(argv: Sequence[str]) -> int:
     style_imgs = [imageio.load_image(s) for s in styles]
     save_dir: Path | None = None
     full = cfg.size if cfg.size is not None else max(int(content.rgb.shape[-2]), int(content.rgb.shape[-1]))
-    if save_every and save_every <= cfg.steps * len(cfg.scale_sizes(full)):  # else no image would be saved
+    planned = sum(cfg.scale_steps) if cfg.scale_steps is not None else cfg.steps * len(cfg.scale_sizes(full))
+    if save_every and save_every <= planned:  # else no image would be saved
         save_dir = Path(args.save_dir) if args.save_dir else out.with_name(out.stem + "_steps")
         try:
             save_dir.mkdir(parents=True, exist_ok=True)
@@ -305,7 +310,7 @@ def run(argv: Sequence[str]) -> int:
     st = StyleTransfer(content, style_imgs, cfg)
     meta = output_metadata(cfg, args.content, styles)
     bar = ProgressBar(sys.stderr, not args.quiet)
-    total = cfg.steps * len(st.sizes)
+    total = sum(st.steps)
     digits = len(str(total))
     # A progress animation takes about 60 frames, whatever the step count.
     gif_every = max(1, total // 60) if args.progress_gif else 0
@@ -353,6 +358,8 @@ def run(argv: Sequence[str]) -> int:
         if not args.quiet:
             print(f"wrote {gif_path} ({len(gif_frames) + 1} frames)", file=sys.stderr)
     if not args.quiet:
+        if result.stop_reason and result.stop_reason != "steps":
+            print(f"stopped early ({result.stop_reason})", file=sys.stderr)
         print(f"wrote {out} ({result.size[1]}x{result.size[0]}, {result.step} steps, "
               f"{time.perf_counter() - t0:.1f}s, loss {result.loss:.5g})", file=sys.stderr)
     return 0

@@ -115,6 +115,31 @@ class Config:
     scale_factor: float = math.sqrt(2.0)
     """Growth of the long side from one scale to the next."""
 
+    # -- artist controls (see impasto.artist, impasto.color; docs/artist-controls.md) ---------------
+    scale_steps: tuple[int, ...] | None = None
+    """Coarse-to-fine: steps at each scale, one number per scale (overrides ``steps``)."""
+    preserve_color: str = "none"
+    """``luminance``: optimise luminance, keep the content's chroma (YIQ); ``match``: give the style
+    images the content's colour mean and covariance before optimising (Gatys et al. 2017)."""
+    color_match_output: bool = False
+    """After optimising, give the result the content's colour mean and covariance."""
+    style_kind: str = "gram"
+    """Style statistic: ``gram``; ``w2`` (mean + covariance, Wasserstein-2); ``hist`` (Gram plus
+    the Risser et al. 2017 histogram term, weighted by ``hist_weight``)."""
+    hist_weight: float = 1.0
+    mask: str | None = None
+    """Region mask image (same framing as the content); its colours select regions."""
+    regions: tuple[str, ...] = ()
+    """``COLOR=N`` (style number from 1) or ``COLOR=content`` (that region keeps the content)."""
+    normalize_gradients: bool = False
+    """Divide each loss term's gradient by its L1 norm (jcjohnson/neural-style)."""
+    ema: float | None = None
+    """Output the exponential moving average of the iterates with this decay (e.g. 0.99)."""
+    tol: float | None = None
+    """Stop a scale when the mean absolute pixel change per step (0-255 units, averaged over
+    ``tol_window`` steps) falls below this."""
+    tol_window: int = 10
+
     device: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes carried into output metadata (e.g. the preset name); never read by the engine."""
@@ -196,6 +221,9 @@ class Config:
             w = self.style_blend_weights
             if any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
                 raise ImpastoError(f"style blend weights must be >= 0 and not all zero (got {w})")
+        from impasto import artist  # artist controls validate their own fields
+
+        artist.validate(self)
 
     # -- (de)serialisation: what goes into output metadata and what show-config prints ---------
     def to_dict(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from impasto import losses
+from impasto import artist, color, losses
 from impasto.config import Config
 from impasto.errors import ImpastoError
 from impasto.fastpath import LossEvaluator
@@ -140,12 +140,31 @@ class StyleTransfer:
 
         self.content = as_rgb(content)
         self.styles = [as_rgb(s) for s in styles]
+        # Colour preservation (Gatys et al. 2017) changes the inputs; the untouched content is kept
+        # for putting its colours back into the result (see _finish).
+        self.content_rgb = self.content
+        if cfg.preserve_color == "match":
+            self.styles = [color.match_color(s, self.content) for s in self.styles]
+        elif cfg.preserve_color == "luminance":
+            self.styles = [color.luminance_only(s, reference=self.content) for s in self.styles]
+            self.content = color.luminance_only(self.content)
+        self.regions = (
+            artist.RegionMasks.from_image(load_image(cfg.mask).rgb, cfg.regions, len(self.styles))
+            if cfg.mask else None
+        )
+        self._ema: Tensor | None = None
         bw = cfg.style_blend_weights or tuple(1.0 for _ in self.styles)
         total = float(sum(bw)) or 1.0
         self.blend = [w / total for w in bw]
         h, w = self.content.shape[-2:]
         full = cfg.size if cfg.size is not None else max(int(h), int(w))
         self.sizes = [scaled_size(int(h), int(w), s) for s in cfg.scale_sizes(full)]
+        self.steps = list(cfg.scale_steps) if cfg.scale_steps is not None else [cfg.steps] * len(self.sizes)
+        if len(self.steps) != len(self.sizes):
+            raise ImpastoError(
+                f"scale_steps has {len(self.steps)} values but this run has {len(self.sizes)} scales "
+                f"({', '.join(str(max(s)) for s in self.sizes)} px)"
+            )
         self.pixels: Tensor | None = None
         if init_image is not None:
             x = resize_to(as_rgb(init_image), self.sizes[0]).unsqueeze(0)
@@ -189,33 +208,32 @@ class StyleTransfer:
         return x.contiguous()
 
     @torch.no_grad()
-    def _targets(self, size: tuple[int, int]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Content features and blended style Gram matrices at this scale, computed once."""
+    def _targets(self, size: tuple[int, int]) -> tuple[dict[str, Tensor], list[artist.Slot]]:
+        """Content features and style targets (see :mod:`impasto.artist`) at this scale, computed once."""
         cfg = self.config
         content = resize_to(self.content, size).unsqueeze(0).to(self.device)
         feats = self.model(content)
         content_t = {name: feats[name].detach().clone() for name in self.content_layers}
+        shapes = {n: (int(feats[n].shape[2]), int(feats[n].shape[3])) for n in self.style_layers}
         style_long = max(16, round(cfg.style_scale * max(size)))
-        style_t: dict[str, Tensor] = {}
-        for blend, style in zip(self.blend, self.styles):
-            s = _resize_long(style, style_long).unsqueeze(0).to(self.device)
-            sf = self.model(s)
-            for name in self.style_layers:
-                # Blending styles by blending their Gram targets: the weighted Gram of several
-                # paintings is the Gram of their union when their feature maps have equal size.
-                g = losses.gram_matrix(sf[name], cfg.gram_norm) * blend
-                if cfg.gram_norm == "none":
-                    # An un-normalised Gram grows with the number of positions M, and the style image
-                    # has its own size: rescale it to the generated image's M at this layer (the paper
-                    # assumes equal sizes, where this factor is 1).
-                    p = self.model.pools_before(name)
-                    g = g * ((size[0] >> p) * (size[1] >> p)) / (sf[name].shape[2] * sf[name].shape[3])
-                style_t[name] = style_t[name] + g if name in style_t else g
-        return content_t, style_t
+        # Several styles blend as weighted statistics (Gram matrices, moments or quantiles): the
+        # weighted Gram of several paintings is the Gram of their union when their maps have equal size.
+        style_feats = []
+        for style in self.styles:
+            sf = self.model(_resize_long(style, style_long).unsqueeze(0).to(self.device))
+            style_feats.append({n: sf[n] for n in self.style_layers})
+        slots = artist.build_style_targets(
+            style_feats, self.blend, self.style_layers, shapes, cfg, self.regions, size
+        )
+        if self.regions is not None:
+            for slot in slots:
+                assert slot.masks is not None
+                slot.masks = {n: m.to(self.device) for n, m in slot.masks.items()}
+        return content_t, slots
 
     # -- the objective ---------------------------------------------------------------------------
     def loss_terms(
-        self, x: Tensor, content_t: dict[str, Tensor], style_t: dict[str, Tensor]
+        self, x: Tensor, content_t: dict[str, Tensor], style_t: list[artist.Slot]
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """(total, content, style, tv, per-layer) for pixels ``x`` in pixel_scale units."""
         cfg = self.config
@@ -230,28 +248,42 @@ class StyleTransfer:
         zero = x.new_zeros(())
         lc = zero
         for name, w in zip(self.content_layers, cw):
-            term = c_mult * w * losses.content_loss(feats[name], content_t[name], cfg.content_loss)
+            f = artist.content_features(feats[name], c_mult * w, cfg)
+            term = c_mult * w * losses.content_loss(f, content_t[name], cfg.content_loss)
             per[f"content/{name}"] = term
             lc = lc + term
-        ls = zero
-        for name, w in zip(self.style_layers, sw):
-            f = feats[name]
-            g = losses.gram_matrix(f, cfg.gram_norm)
-            e = losses.style_layer_loss(
-                g, style_t[name], cfg.style_loss, channels=f.shape[1], positions=f.shape[2] * f.shape[3],
-                image_positions=x.shape[2] * x.shape[3],
-            )
-            term = s_mult * w * e
-            per[f"style/{name}"] = term
-            ls = ls + term
+        ls = artist.style_loss(feats, style_t, self.style_layers, sw, s_mult, cfg, per, zero,
+                               image_positions=x.shape[2] * x.shape[3])
         ltv = cfg.tv_weight * losses.tv_loss(x, cfg.tv_loss) if cfg.tv_weight > 0 else zero
         return lc + ls + ltv, lc, ls, ltv, per
 
     # -- the loop --------------------------------------------------------------------------------
     def current_image(self) -> Tensor:
         """The pixels as they are now: [3, H, W] RGB in [0, 1] on the CPU."""
-        x = self._initial if self.pixels is None else self.pixels.detach() / self.config.pixel_scale
-        return x[0].clamp(0.0, 1.0).float().cpu()
+        if self.pixels is None:
+            x = self._initial
+        else:
+            x = (self._ema if self._ema is not None else self.pixels.detach()) / self.config.pixel_scale
+        return self._finish(x[0].clamp(0.0, 1.0).float().cpu())
+
+    def _finish(self, img: Tensor) -> Tensor:
+        """Post-steps on a result [3, H, W]: chroma back (luminance mode), content regions, colour match."""
+        cfg = self.config
+        size = (int(img.shape[1]), int(img.shape[2]))
+        content = resize_to(self.content_rgb, size) if tuple(self.content_rgb.shape[1:]) != size else (
+            self.content_rgb)
+        if cfg.preserve_color == "luminance":
+            img = color.combine_luminance(img, content)
+        if self.regions is not None:
+            keep = self.regions.content_weight(size)
+            if keep is not None:
+                # Regions marked 'content' take the content's pixels: the guided losses leave them
+                # without a style term, but the receptive fields of neighbouring regions still reach
+                # a few pixels in; the (area-soft) mask makes the seam gradual.
+                img = keep * content + (1.0 - keep) * img
+        if cfg.color_match_output:
+            img = color.match_color(img, content)
+        return img
 
     def run(self, image_every: int = 0) -> Iterator[Progress]:
         """Optimise, yielding one :class:`Progress` per step and a final one with ``done=True``.
@@ -259,9 +291,9 @@ class StyleTransfer:
         ``image_every``: attach the current image to every N-th step's event (0: only the last).
         """
         cfg = self.config
-        steps = cfg.steps
         n_scales = len(self.sizes)
-        total_steps = steps * n_scales
+        total_steps = sum(self.steps)
+        stop_reason = "steps"
         start = time.perf_counter()
         step = 0
         last = (math.nan, math.nan, math.nan, math.nan)
@@ -273,8 +305,12 @@ class StyleTransfer:
             if self.pixels is None:
                 x0 = self._initial * cfg.pixel_scale
             else:
-                # Coarse-to-fine: the previous scale's result, upsampled, starts this scale.
-                x0 = F.interpolate(self.pixels.detach(), size=size, mode="bicubic", align_corners=False)
+                # Coarse-to-fine: the previous scale's result (its average with --ema), upsampled,
+                # starts this scale; the previous scale's pixels and optimiser are dropped here, so
+                # memory is bounded by the largest scale.
+                prev = self._ema if self._ema is not None else self.pixels.detach()
+                self._ema = None
+                x0 = F.interpolate(prev, size=size, mode="bicubic", align_corners=False)
                 if cfg.clamp:
                     x0 = x0.clamp(0.0, cfg.pixel_scale)
             x = x0.to(self.device).contiguous().requires_grad_(True)
@@ -304,12 +340,28 @@ class StyleTransfer:
                 terms = dict(zip(per_names, vals[4:]))
                 return outs[0]
 
-            for _ in range(steps):
+            ema_sum, ema_norm = None, 0.0
+            changes: list[float] = []
+            stop_reason = "steps"
+            for _ in range(self.steps[si]):
+                before = x.detach().clone() if cfg.tol is not None else None
                 opt.step(closure)  # type: ignore[arg-type]
                 if cfg.clamp:
                     with torch.no_grad():
                         x.clamp_(0.0, cfg.pixel_scale)
                 step += 1
+                if cfg.ema is not None:
+                    # Bias-corrected average of this scale's iterates (not its starting image), as in
+                    # Adam's moment estimates: avg_t = Σ (1-d) d^(t-i) x_i / (1 - d^t).
+                    with torch.no_grad():
+                        d = cfg.ema
+                        ema_sum = x.detach() * (1 - d) if ema_sum is None else ema_sum * d + x.detach() * (1 - d)
+                        ema_norm = ema_norm * d + (1 - d)
+                        self._ema = ema_sum / ema_norm
+                if before is not None:
+                    # Mean absolute change per pixel in 0-255 units, whatever pixel_scale is.
+                    with torch.no_grad():
+                        changes.append(float((x.detach() - before).abs().mean()) * 255.0 / cfg.pixel_scale)
                 if not math.isfinite(last[0]):
                     raise ImpastoError(
                         f"the loss became {last[0]} at step {step}: lower the learning rate or the weights"
@@ -321,13 +373,24 @@ class StyleTransfer:
                     elapsed=time.perf_counter() - start,
                     image=self.current_image() if want else None, terms=dict(terms),
                 )
+                if cfg.tol is not None and len(changes) >= cfg.tol_window:
+                    recent = sum(changes[-cfg.tol_window:]) / cfg.tol_window
+                    if recent < cfg.tol:
+                        stop_reason = (
+                            f"tol: mean pixel change {recent:.3g} < {cfg.tol:g} over the last "
+                            f"{cfg.tol_window} steps at {size[1]}x{size[0]}"
+                        )
+                        break
             if isinstance(opt, torch.optim.Adam):
                 adam_state = {k: v for k, v in opt.state[x].items() if isinstance(v, Tensor)}
+            # Free this scale's optimiser state (L-BFGS keeps 2·lbfgs_history image-sized vectors)
+            # before the next scale allocates its own: peak memory is the largest scale's.
+            opt.state.clear()
         yield Progress(
             step=step, total_steps=total_steps, scale=n_scales - 1, n_scales=n_scales, size=self.sizes[-1],
             loss=last[0], content=last[1], style=last[2], tv=last[3],
             elapsed=time.perf_counter() - start, image=self.current_image(), done=True,
-            stop_reason="steps", terms=dict(terms),
+            stop_reason=stop_reason, terms=dict(terms),
         )
 
     def _optimizer(
@@ -335,9 +398,12 @@ class StyleTransfer:
     ) -> torch.optim.Optimizer:
         cfg = self.config
         lr = cfg.effective_lr()
-        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search and cfg.lbfgs_max_iter == 1:
+        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search and cfg.lbfgs_max_iter == 1 and x.is_cuda:
             # The same iterates as torch's LBFGS(max_iter=1) below, computed in compact form: two passes
-            # over the history and two host syncs per step instead of ~200 (see impasto.lbfgs).
+            # over the history and two host syncs per step instead of ~200 (see impasto.lbfgs). Only
+            # on CUDA, where those syncs set the step time: its float32 inner products are less stable
+            # than the two-loop recursion (a masked 32 px test diverged on the CPU), and on the CPU
+            # the syncs cost nothing.
             return CompactLBFGS(x, lr=lr, history_size=cfg.lbfgs_history)
         if cfg.optimizer == "lbfgs":
             # One L-BFGS iteration per step() by default (max_iter=1): each step costs one

@@ -1,0 +1,140 @@
+"""Command-line flags of the artist controls (colour, style statistics, masks, stability).
+
+Kept apart from :mod:`impasto.cli` so the core parser stays short; every flag maps onto a
+:class:`~impasto.config.Config` field and, like the core flags, defaults to "not given".
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Sequence
+
+from impasto.artist import CONTENT_REGION, STYLE_KINDS
+from impasto.color import PRESERVE_COLOR_MODES
+from impasto.config import Config
+from impasto.errors import ImpastoError
+
+
+def _decay(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {s!r}") from None
+    if not (math.isfinite(v) and 0.0 < v < 1.0):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), e.g. 0.99, got {s}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {s}")
+    return v
+
+
+def _nonneg_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
+    return v
+
+
+def _int_at_least(lo: int) -> type[int]:
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+        return v
+
+    return parse  # type: ignore[return-value]
+
+
+def _int_list(s: str) -> tuple[int, ...]:
+    parse = _int_at_least(0)
+    out = tuple(parse(x.strip()) for x in s.split(",") if x.strip())
+    if not out:
+        raise argparse.ArgumentTypeError("expected comma-separated whole numbers, e.g. 60,40,20")
+    return out
+
+
+def _region(s: str) -> str:
+    if "=" not in s or not s.split("=", 1)[0].strip() or not s.rsplit("=", 1)[1].strip():
+        raise argparse.ArgumentTypeError(f"expected COLOR=STYLE, e.g. red=1 or blue=content, got {s!r}")
+    return s
+
+
+def add_artist_flags(p: argparse.ArgumentParser) -> None:
+    S = argparse.SUPPRESS
+    g = p.add_argument_group("colour (Gatys et al. 2017)")
+    g.add_argument("--preserve-color", choices=PRESERVE_COLOR_MODES, default=S,
+                   help="luminance: stylise luminance only and keep the photo's chroma (YIQ); match: "
+                   "recolour the style images to the photo's colour mean and covariance first "
+                   "(default: none)")
+    g.add_argument("--color-match-output", action="store_true", default=S,
+                   help="after optimising, match the result's colour mean and covariance to the photo's")
+
+    g = p.add_argument_group("style statistics")
+    g.add_argument("--style-kind", choices=STYLE_KINDS, default=S,
+                   help="gram (Gatys), w2 (mean + covariance, Wasserstein-2), hist (Gram + histogram "
+                   "term of Risser et al. 2017) (default: gram)")
+    g.add_argument("--hist-weight", type=_nonneg_float, default=S,
+                   help="weight of the histogram term relative to the Gram term (default: 1)")
+    g.add_argument("--scale-steps", type=_int_list, default=S,
+                   help="coarse-to-fine: steps at each scale, e.g. 60,40,20 (default: --steps at every scale)")
+
+    g = p.add_argument_group("regions (guided Gram matrices)")
+    g.add_argument("--mask", metavar="FILE", default=S,
+                   help="region mask image framed like the content photo; each pixel belongs to the "
+                   "region of the nearest --region colour")
+    g.add_argument("--region", dest="regions", action="append", type=_region, default=S,
+                   metavar="COLOR=STYLE",
+                   help="map a mask colour (red, #ff0000, 255,0,0) to a style: a style number from 1, a "
+                   "style image path, or 'content' (that region keeps the photo); repeatable")
+
+    g = p.add_argument_group("stability")
+    g.add_argument("--normalize-gradients", action="store_true", default=S,
+                   help="divide each loss term's gradient by its L1 norm (jcjohnson/neural-style)")
+    g.add_argument("--ema", type=_decay, default=S,
+                   help="output the exponential moving average of the iterates, e.g. 0.99 (default: off)")
+    g.add_argument("--tol", type=_positive_float, default=S,
+                   help="stop a scale once the mean pixel change per step (0-255) stays below this, "
+                   "e.g. 0.05 (default: off)")
+    g.add_argument("--tol-window", type=_int_at_least(1), default=S,
+                   help="steps averaged for --tol (default: 10)")
+
+
+def resolve_region_styles(cfg: Config, styles: Sequence[str]) -> tuple[Config, list[str]]:
+    """Regions may name a style by path: turn those into style numbers, appending new paths.
+
+    ``--region red=starry.jpg`` with ``starry.jpg`` among the positional styles becomes ``red=N`` (its
+    number); a path not among them is added to the style list.
+    """
+    out = list(styles)
+    if not cfg.regions:
+        return cfg, out
+    resolved: list[str] = []
+    for spec in cfg.regions:
+        color, value = spec.rsplit("=", 1)
+        value = value.strip()
+        if value.lower() == CONTENT_REGION or value.isdigit():
+            resolved.append(spec)
+            continue
+        if not os.path.exists(value):
+            raise ImpastoError(f"region {spec!r}: {value} is neither a style number, 'content' nor a file")
+        idx = next((i for i, s in enumerate(out) if os.path.exists(s) and os.path.samefile(s, value)), None)
+        if idx is None:
+            out.append(value)
+            idx = len(out) - 1
+        resolved.append(f"{color}={idx + 1}")
+    return cfg.replace(regions=tuple(resolved)), out

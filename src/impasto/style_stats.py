@@ -1,0 +1,189 @@
+"""Pure style statistics and losses beyond the plain Gram matrix.
+
+- :func:`masked_gram`: the guided Gram matrix of Gatys et al. 2017 (features weighted by a region
+  mask, normalised by the mask's area instead of the whole map's).
+- :func:`moments` and :func:`w2_loss`: the mean + covariance style loss of crowsonkb's
+  style-transfer-pytorch: the squared 2-Wasserstein distance between the Gaussians with the two
+  feature maps' means and covariances,
+  W2² = ‖μ − μ_t‖² + tr Σ + tr Σ_t − 2 tr (Σ_t^½ Σ Σ_t^½)^½.
+- :func:`sorted_target`, :func:`blend_quantiles` and :func:`hist_loss`: the histogram term of Risser
+  et al. 2017 (*Stable and Controllable Neural Texture Synthesis and Style Transfer Using Histogram
+  Losses*): each channel's values are remapped to the style's histogram by rank, and the loss is the
+  squared distance to that remapped (constant) target.
+- :class:`NormalizeGrad`: jcjohnson/neural-style's ``-normalize_gradients``: identity forward, the
+  backward gradient divided by its L1 norm.
+
+Features are ``[1, C, H, W]``; masks are ``[1, 1, H, W]`` weights in [0, 1] at the feature map's size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def masked_gram(f: Tensor, mask: Tensor | None, norm: str = "chw") -> tuple[Tensor, float]:
+    """Gram matrix of ``f`` weighted by ``mask`` -> ([1, C, C], area).
+
+    G = (F∘m)(F∘m)ᵀ divided by C·A (``chw``/``abcd``), A (``hw``) or 1 (``none``), where the area
+    A = Σ m² stands in for H·W, so a region's Gram is on the same scale as a whole image's. Without a
+    mask this equals :func:`impasto.losses.gram_matrix` (A = H·W).
+    """
+    b, c, h, w = f.shape
+    if mask is not None:
+        f = f * mask
+        area = float(mask.pow(2).sum())
+    else:
+        area = float(h * w)
+    flat = f.reshape(b, c, h * w)
+    g = torch.bmm(flat, flat.transpose(1, 2))
+    area = max(area, 1e-6)
+    if norm in ("chw", "abcd"):
+        return g / (b * c * area if norm == "abcd" else c * area), area
+    if norm == "hw":
+        return g / area, area
+    return g, area
+
+
+def moments(f: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Weighted mean [C] and second raw moment E[f fᵀ] [C, C] of the feature vectors of ``f``.
+
+    Raw moments (not the covariance) are what several styles blend linearly: the weighted mixture of
+    several feature distributions has the weighted mean and the weighted raw second moment.
+    """
+    _, c, h, w = f.shape
+    flat = f.reshape(c, h * w)
+    if mask is None:
+        wts = flat.new_full((h * w,), 1.0 / (h * w))
+    else:
+        m = mask.reshape(h * w)
+        wts = m / m.sum().clamp_min(1e-6)
+    mean = flat @ wts
+    srm = (flat * wts) @ flat.T
+    return mean, srm
+
+
+def _sqrtm(m: Tensor) -> Tensor:
+    evals, evecs = torch.linalg.eigh(m)
+    out: Tensor = (evecs * evals.clamp_min(0.0).sqrt().unsqueeze(0)) @ evecs.T
+    return out
+
+
+class W2Target:
+    """A layer's precomputed mean, covariance, its square root and trace (for :func:`w2_loss`)."""
+
+    def __init__(self, mean: Tensor, srm: Tensor) -> None:
+        cov = srm - torch.outer(mean, mean)
+        cov = 0.5 * (cov + cov.T)
+        self.mean = mean
+        self.cov = cov
+        self.cov_sqrt = _sqrtm(cov.double()).to(cov.dtype)
+        self.trace = torch.diagonal(cov).sum()
+
+
+def w2_loss(mean: Tensor, srm: Tensor, target: W2Target, eps: float = 1e-8) -> Tensor:
+    """Squared 2-Wasserstein distance between N(μ, Σ) and the target Gaussian, divided by C.
+
+    The trace of the matrix square root is the sum of the square roots of the eigenvalues of the
+    symmetric matrix Σ_t^½ Σ Σ_t^½ (same eigenvalues as Σ Σ_t); eigenvalues are floored at ``eps`` so
+    the gradient of √λ stays finite for the (many) near-zero eigenvalues of deep ReLU layers. Dividing
+    by the channel count C keeps layers of 64 and 512 channels on a similar scale.
+    """
+    c = mean.shape[0]
+    cov = srm - torch.outer(mean, mean)
+    cov = 0.5 * (cov + cov.T)
+    prod = target.cov_sqrt @ cov @ target.cov_sqrt
+    prod = 0.5 * (prod + prod.T)
+    evals = torch.linalg.eigvalsh(prod.double()).clamp_min(eps)
+    cross = evals.sqrt().sum().to(mean.dtype)
+    mean_term = (mean - target.mean).pow(2).sum()
+    cov_term = torch.diagonal(cov).sum() + target.trace - 2.0 * cross
+    loss: Tensor = (mean_term + cov_term) / c
+    return loss
+
+
+def sorted_target(f: Tensor) -> Tensor:
+    """Each channel's values of ``f`` sorted ascending: [C, H·W] (the style's quantile function)."""
+    _, c, h, w = f.shape
+    return f.reshape(c, h * w).sort(dim=1).values
+
+
+def resample_quantiles(q: Tensor, n: int) -> Tensor:
+    """A sorted [C, M] quantile table linearly resampled to [C, n] (a histogram stays a histogram)."""
+    if q.shape[1] == n:
+        return q
+    return F.interpolate(q.unsqueeze(0), size=n, mode="linear", align_corners=True)[0]
+
+
+def blend_quantiles(qs: list[Tensor], weights: list[float], n: int) -> Tensor:
+    """Weighted average of quantile functions: in 1-D this is the Wasserstein barycentre of the
+    styles' per-channel histograms, the histogram analogue of blending Gram matrices."""
+    out = None
+    for q, w in zip(qs, weights):
+        r = resample_quantiles(q, n) * w
+        out = r if out is None else out + r
+    assert out is not None
+    return out
+
+
+def hist_loss(f: Tensor, target_sorted: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Risser et al. histogram loss: mean (F − R(F))² where R(F) gives each value the target's value of
+    the same rank in its channel (computed without gradient, as in the paper).
+
+    With a mask, only positions with weight above 0.5 take part (a region's histogram).
+    """
+    _, c, h, w = f.shape
+    flat = f.reshape(c, h * w)
+    if mask is not None:
+        keep = mask.reshape(h * w) > 0.5
+        if not bool(keep.any()):
+            return f.new_zeros(())
+        flat = flat[:, keep]
+    n = flat.shape[1]
+    with torch.no_grad():
+        q = resample_quantiles(target_sorted, n)
+        order = flat.argsort(dim=1)
+        remapped = torch.empty_like(flat).scatter_(1, order, q.to(flat.dtype))
+    return (flat - remapped).pow(2).mean()
+
+
+class NormalizeGrad(torch.autograd.Function):
+    """Identity forward; backward returns strength · gradient / (‖gradient‖₁ + 1e-8).
+
+    jcjohnson/neural-style normalises each loss module's gradient this way, then multiplies it by the
+    module's weight, so every layer pushes the image with a strength set by its weight alone, whatever
+    the scale of its loss. Applied to a fork of a layer's activations used only by one loss term, so
+    only that term's gradient is normalised. The incoming gradient already carries the term's weight;
+    the L1 division removes it, which is why the weight is passed again as ``strength``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, strength: float) -> Tensor:
+        ctx.strength = strength
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad * (ctx.strength / (grad.abs().sum() + 1e-8)), None
+
+
+def normalize_grad(x: Tensor, strength: float = 1.0) -> Tensor:
+    out: Tensor = NormalizeGrad.apply(x, strength)  # type: ignore[no-untyped-call]
+    return out
+
+
+__all__ = [
+    "NormalizeGrad",
+    "W2Target",
+    "blend_quantiles",
+    "hist_loss",
+    "masked_gram",
+    "moments",
+    "normalize_grad",
+    "resample_quantiles",
+    "sorted_target",
+    "w2_loss",
+]
