@@ -132,3 +132,47 @@ def test_real_weights_paper_form_and_adam(real_weights: VGGWeights, small_images
                  device="cpu")
     events = list(stylize_iter(content, style, cfg, weights=real_weights))
     assert events[-1].loss < 0.5 * events[0].loss
+
+
+def test_lbfgs_trust_region_limits_every_step(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights]
+) -> None:
+    content, style = small_images
+    cfg = TINY.replace(steps=6, lbfgs_max_step=0.002, clamp=False, style_weight=1e6)
+    st = StyleTransfer(content, [style], cfg, weights=tiny_weights())
+    prev = st.current_image()
+    moved = []
+    for ev in st.run():
+        if ev.done:
+            break
+        now = st.current_image()
+        rms = float((now - prev).pow(2).mean().sqrt())
+        assert rms <= 0.002 + 1e-6
+        moved.append(rms)
+        prev = now
+    assert max(moved) > 0.0019  # the limit was reached, so it did bind
+
+
+def test_limit_step_keeps_lbfgs_history_consistent() -> None:
+    from impasto.engine import _limit_step
+
+    x = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    target = torch.full_like(x, 100.0)
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (x - target).pow(2).sum()
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    for _ in range(2):
+        before = x.detach().clone()
+        opt.step(closure)
+        t_full = float(opt.state[x]["t"])
+        move = float((x.detach() - before).pow(2).mean().sqrt())
+        _limit_step(opt, x, before, 1.0)
+        after = float((x.detach() - before).pow(2).mean().sqrt())
+        assert after == pytest.approx(min(move, 1.0), rel=1e-5)
+        # s = t·d must equal the real move: t shrinks by the same factor as the step.
+        assert float(opt.state[x]["t"]) == pytest.approx(t_full * after / move, rel=1e-5)

@@ -55,6 +55,10 @@ def _nonneg_float(s: str) -> float:
     return v
 
 
+def _optional_float(s: str) -> float | None:
+    return None if s.lower() == "none" else _nonneg_float(s)
+
+
 def _float_list(s: str) -> tuple[float, ...]:
     return tuple(_nonneg_float(x) for x in s.split(",") if x.strip())
 
@@ -147,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--adam-betas", type=_float_list, default=S, help=_help("Adam β1,β2", "adam_betas"))
     g.add_argument("--adam-eps", type=_nonneg_float, default=S, help=_help("Adam ε", "adam_eps"))
     g.add_argument("--lbfgs-history", type=_positive_int, default=S, help=_help("L-BFGS history", "lbfgs_history"))
+    g.add_argument("--lbfgs-max-step", type=_optional_float, default=S,
+                   help=_help("trust region: largest RMS pixel change per L-BFGS step (0-1 units); 'none' "
+                              "for torch's plain L-BFGS", "lbfgs_max_step"))
     g.add_argument("--line-search", dest="lbfgs_line_search", action="store_true", default=S,
                    help="L-BFGS with a strong-Wolfe line search")
     g.add_argument("--pixel-scale", type=_nonneg_float, default=S,

@@ -343,9 +343,17 @@ class StyleTransfer:
             ema_sum, ema_norm = None, 0.0
             changes: list[float] = []
             stop_reason = "steps"
+            limit = (
+                cfg.lbfgs_max_step * cfg.pixel_scale
+                if cfg.optimizer == "lbfgs" and cfg.lbfgs_max_step is not None and cfg.lbfgs_max_iter == 1
+                and not cfg.lbfgs_line_search else None
+            )
             for _ in range(self.steps[si]):
-                before = x.detach().clone() if cfg.tol is not None else None
+                before = x.detach().clone() if cfg.tol is not None or limit is not None else None
                 opt.step(closure)  # type: ignore[arg-type]
+                if limit is not None:
+                    assert before is not None
+                    _limit_step(opt, x, before, limit)
                 if cfg.clamp:
                     with torch.no_grad():
                         x.clamp_(0.0, cfg.pixel_scale)
@@ -427,6 +435,25 @@ class StyleTransfer:
                 st[k] = v.contiguous()
             opt.state[x] = st
         return opt
+
+
+def _limit_step(opt: torch.optim.Optimizer, x: Tensor, before: Tensor, limit: float) -> None:
+    """Shrink the step just taken so its RMS pixel change is at most ``limit``, and tell L-BFGS.
+
+    L-BFGS stores s = t·d for its next curvature pair, so the step length t it remembers is scaled by
+    the same factor as the move: the history stays consistent with where the pixels really went.
+    """
+    with torch.no_grad():
+        delta = x - before
+        factor = torch.clamp(limit / (delta.pow(2).mean().sqrt() + 1e-12), max=1.0)
+        x.copy_(before + delta * factor)
+        if isinstance(opt, CompactLBFGS):
+            assert opt._t is not None
+            opt._t = opt._t * factor  # stays on the device: no host sync on the GPU path
+        else:
+            state = opt.state[x]
+            if "t" in state:
+                state["t"] = float(state["t"]) * float(factor)
 
 
 def stylize_iter(

@@ -58,6 +58,8 @@ class Preset:
 
 def _coursera() -> Config:
     return Config(
+        # The sources' L-BFGS has no trust region: impasto's step limit is off in presets.
+        lbfgs_max_step=None,
         pooling="avg",
         content_layers=("relu4_2",),
         style_layers=FIVE_RELU,
@@ -88,6 +90,8 @@ def _coursera() -> Config:
 
 def _pytorch_stylecnn() -> Config:
     return Config(
+        # The sources' L-BFGS has no trust region: impasto's step limit is off in presets.
+        lbfgs_max_step=None,
         pooling="max",
         content_layers=("conv_4",),
         style_layers=TORCH_TUTORIAL_STYLE,
@@ -119,6 +123,8 @@ def _pytorch_stylecnn() -> Config:
 
 def _tf_tutorial() -> Config:
     return Config(
+        # The sources' L-BFGS has no trust region: impasto's step limit is off in presets.
+        lbfgs_max_step=None,
         pooling="max",
         content_layers=("block5_conv2",),
         style_layers=FIVE_KERAS,
@@ -146,6 +152,8 @@ def _tf_tutorial() -> Config:
 
 def _keras_white() -> Config:
     return Config(
+        # The sources' L-BFGS has no trust region: impasto's step limit is off in presets.
+        lbfgs_max_step=None,
         weights=None,
         pooling="max",
         content_layers=("block4_conv2",),
@@ -172,6 +180,8 @@ def _keras_white() -> Config:
 
 def _gatys() -> Config:
     return Config(
+        # The sources' L-BFGS has no trust region: impasto's step limit is off in presets.
+        lbfgs_max_step=None,
         pooling="avg",
         content_layers=("relu4_2",),
         style_layers=FIVE_RELU,
