@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from impasto import __version__
+from impasto.argtypes import nonneg_float, nonneg_int
 from impasto.cli_artist import add_artist_flags, resolve_region_styles
 from impasto.config import CHOICES, Config
 from impasto.errors import ImpastoError
@@ -35,32 +36,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- value parsers: each raises ArgumentTypeError with a one-line message -------------------------
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
-def _nonneg_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
-    return v
 
 
 def _optional_float(s: str) -> float | None:
-    return None if s.lower() == "none" else _nonneg_float(s)
+    return None if s.lower() == "none" else nonneg_float(s)
 
 
 def _float_list(s: str) -> tuple[float, ...]:
-    return tuple(_nonneg_float(x) for x in s.split(",") if x.strip())
+    return tuple(nonneg_float(x) for x in s.split(",") if x.strip())
 
 
 def _name_list(s: str) -> tuple[str, ...]:
@@ -70,7 +53,7 @@ def _name_list(s: str) -> tuple[str, ...]:
 def _size(s: str) -> int | None:
     if s.lower() in ("none", "0", "full"):
         return None
-    return _positive_int(s)
+    return nonneg_int(s)
 
 
 def _help(text: str, field: str) -> str:
@@ -105,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("size and device")
     g.add_argument("--size", type=_size, default=S, help=_help("output long side in pixels; 'full' keeps it", "size"))
-    g.add_argument("--style-scale", type=_nonneg_float, default=S,
+    g.add_argument("--style-scale", type=nonneg_float, default=S,
                    help=_help("style image long side relative to the output's (brush-stroke size)", "style_scale"))
     g.add_argument("--start-size", type=_size, default=S,
                    help=_help("coarse-to-fine: first scale's long side; 'none' for a single scale", "start_size"))
-    g.add_argument("--scale-factor", type=_nonneg_float, default=S, help=_help("growth per scale", "scale_factor"))
+    g.add_argument("--scale-factor", type=nonneg_float, default=S, help=_help("growth per scale", "scale_factor"))
     g.add_argument("--device", choices=CHOICES["device"], default=S, help=_help("compute device", "device"))
     g.add_argument("--seed", type=int, default=S, help=_help("random seed (CPU runs are reproducible)", "seed"))
 
@@ -135,28 +118,28 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--style-loss", choices=CHOICES["style_loss"], default=S,
                    help=_help("per-layer style loss form (paper: 1/(4N²M²)·Σ(G−A)²)", "style_loss"))
     g.add_argument("--tv-loss", choices=CHOICES["tv_loss"], default=S, help=_help("total variation form", "tv_loss"))
-    g.add_argument("--content-weight", type=_nonneg_float, default=S, help=_help("content weight", "content_weight"))
-    g.add_argument("--style-weight", type=_nonneg_float, default=S, help=_help("style weight", "style_weight"))
-    g.add_argument("--tv-weight", type=_nonneg_float, default=S, help=_help("total-variation weight", "tv_weight"))
-    g.add_argument("--alpha", type=_nonneg_float, default=S,
+    g.add_argument("--content-weight", type=nonneg_float, default=S, help=_help("content weight", "content_weight"))
+    g.add_argument("--style-weight", type=nonneg_float, default=S, help=_help("style weight", "style_weight"))
+    g.add_argument("--tv-weight", type=nonneg_float, default=S, help=_help("total-variation weight", "tv_weight"))
+    g.add_argument("--alpha", type=nonneg_float, default=S,
                    help="balance form: L = alpha·Lc + (1-alpha)·Ls (times the weights above)")
     g.add_argument("--style-weights", dest="style_blend_weights", type=_float_list, default=S,
                    help="blend weights of several style images, e.g. 0.7,0.3 (default: equal)")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--optimizer", choices=CHOICES["optimizer"], default=S, help=_help("optimiser", "optimizer"))
-    g.add_argument("--steps", type=_positive_int, default=S, help=_help("steps per scale", "steps"))
-    g.add_argument("--lr", type=_nonneg_float, default=S,
+    g.add_argument("--steps", type=nonneg_int, default=S, help=_help("steps per scale", "steps"))
+    g.add_argument("--lr", type=nonneg_float, default=S,
                    help="learning rate in pixel-scale units (default: 1 for L-BFGS, 0.02·pixel-scale for Adam)")
     g.add_argument("--adam-betas", type=_float_list, default=S, help=_help("Adam β1,β2", "adam_betas"))
-    g.add_argument("--adam-eps", type=_nonneg_float, default=S, help=_help("Adam ε", "adam_eps"))
-    g.add_argument("--lbfgs-history", type=_positive_int, default=S, help=_help("L-BFGS history", "lbfgs_history"))
+    g.add_argument("--adam-eps", type=nonneg_float, default=S, help=_help("Adam ε", "adam_eps"))
+    g.add_argument("--lbfgs-history", type=nonneg_int, default=S, help=_help("L-BFGS history", "lbfgs_history"))
     g.add_argument("--lbfgs-max-step", type=_optional_float, default=S,
                    help=_help("trust region: largest RMS pixel change per L-BFGS step (0-1 units); 'none' "
                               "for torch's plain L-BFGS", "lbfgs_max_step"))
     g.add_argument("--line-search", dest="lbfgs_line_search", action="store_true", default=S,
                    help="L-BFGS with a strong-Wolfe line search")
-    g.add_argument("--pixel-scale", type=_nonneg_float, default=S,
+    g.add_argument("--pixel-scale", type=nonneg_float, default=S,
                    help=_help("optimise pixels in 0..this (255 Caffe-like, 1 for 0-1 images)", "pixel_scale"))
     g.add_argument("--no-clamp", dest="clamp", action="store_false", default=S,
                    help="do not clip pixels to range after each step (only at the end)")
@@ -165,20 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init", default=S,
                    help=_help("content, noise, white, blend, or an image file", "init"))
     g.add_argument("--noise", choices=CHOICES["noise"], default=S, help=_help("noise kind", "noise"))
-    g.add_argument("--noise-scale", type=_nonneg_float, default=S,
+    g.add_argument("--noise-scale", type=nonneg_float, default=S,
                    help=_help("noise std (gaussian) or half-range (uniform), 0-1 pixel units", "noise_scale"))
-    g.add_argument("--noise-mean", type=_nonneg_float, default=S,
+    g.add_argument("--noise-mean", type=nonneg_float, default=S,
                    help="noise centre in 0-1 pixel units (default: the ImageNet mean colour)")
-    g.add_argument("--noise-ratio", type=_nonneg_float, default=S,
+    g.add_argument("--noise-ratio", type=nonneg_float, default=S,
                    help=_help("blend init: ratio·noise + (1-ratio)·content", "noise_ratio"))
 
     add_artist_flags(p)  # impasto.cli_artist: colour, style statistics, masks, stability
 
     g = p.add_argument_group("output and progress")
-    g.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--save-every", type=nonneg_int, default=None, metavar="N",
                    help="write every N-th step as a numbered image (default: 0, never; a preset may set it)")
     g.add_argument("--save-dir", metavar="DIR", help="folder for --save-every images (default: OUTPUT_steps/)")
-    g.add_argument("--print-every", type=_positive_int, default=None, metavar="N",
+    g.add_argument("--print-every", type=nonneg_int, default=None, metavar="N",
                    help="print a line with every loss term every N steps (default: 0, never; a preset may set it)")
     g.add_argument("--progress-gif", metavar="FILE",
                    help="also write the optimisation as an animation (.gif, or .mp4 with imageio-ffmpeg)")

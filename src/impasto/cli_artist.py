@@ -7,61 +7,18 @@ Kept apart from :mod:`impasto.cli` so the core parser stays short; every flag ma
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from collections.abc import Sequence
 
+from impasto.argtypes import decay, int_at_least, nonneg_float, positive_float
 from impasto.artist import CONTENT_REGION, STYLE_KINDS
 from impasto.color import PRESERVE_COLOR_MODES
 from impasto.config import Config
 from impasto.errors import ImpastoError
 
 
-def _decay(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {s!r}") from None
-    if not (math.isfinite(v) and 0.0 < v < 1.0):
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), e.g. 0.99, got {s}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {s}")
-    return v
-
-
-def _nonneg_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
-    return v
-
-
-def _int_at_least(lo: int) -> type[int]:
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
-        return v
-
-    return parse  # type: ignore[return-value]
-
-
 def _int_list(s: str) -> tuple[int, ...]:
-    parse = _int_at_least(0)
+    parse = int_at_least(0)
     out = tuple(parse(x.strip()) for x in s.split(",") if x.strip())
     if not out:
         raise argparse.ArgumentTypeError("expected comma-separated whole numbers, e.g. 60,40,20")
@@ -88,7 +45,7 @@ def add_artist_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-kind", choices=STYLE_KINDS, default=S,
                    help="gram (Gatys), w2 (mean + covariance, Wasserstein-2), hist (Gram + histogram "
                    "term of Risser et al. 2017) (default: gram)")
-    g.add_argument("--hist-weight", type=_nonneg_float, default=S,
+    g.add_argument("--hist-weight", type=nonneg_float, default=S,
                    help="weight of the histogram term relative to the Gram term (default: 1)")
     g.add_argument("--scale-steps", type=_int_list, default=S,
                    help="coarse-to-fine: steps at each scale, e.g. 60,40,20 (default: --steps at every scale)")
@@ -105,12 +62,12 @@ def add_artist_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("stability")
     g.add_argument("--normalize-gradients", action="store_true", default=S,
                    help="divide each loss term's gradient by its L1 norm (jcjohnson/neural-style)")
-    g.add_argument("--ema", type=_decay, default=S,
+    g.add_argument("--ema", type=decay, default=S,
                    help="output the exponential moving average of the iterates, e.g. 0.99 (default: off)")
-    g.add_argument("--tol", type=_positive_float, default=S,
+    g.add_argument("--tol", type=positive_float, default=S,
                    help="stop a scale once the mean pixel change per step (0-255) stays below this, "
                    "e.g. 0.05 (default: off)")
-    g.add_argument("--tol-window", type=_int_at_least(1), default=S,
+    g.add_argument("--tol-window", type=int_at_least(1), default=S,
                    help="steps averaged for --tol (default: 10)")
 
 
