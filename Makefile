@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p out
 	$(VENV)/bin/impasto demo -o out/demo.png
 
 test: $(STAMP)
