@@ -173,6 +173,8 @@ class Slot:
     """Per layer, [1, 1, h, w] region weights at the layer's size; None: the whole image."""
     fraction: dict[str, float] = field(default_factory=dict)
     """Per layer, the share of the image the region covers (weights the slot's loss)."""
+    areas: dict[str, float] = field(default_factory=dict)
+    """Per layer, Σ m² of the mask: computed once here, not read back from the device every step."""
 
 
 def _layer_target(
@@ -226,12 +228,14 @@ def build_style_targets(
         assert isinstance(target, int)
         masks: dict[str, Tensor] = {}
         frac: dict[str, float] = {}
+        areas: dict[str, float] = {}
         for n in layers:
             m = F.adaptive_avg_pool2d(full[r : r + 1].unsqueeze(0), layer_shapes[n])
             masks[n] = m
             frac[n] = float(m.mean())
+            areas[n] = float(m.pow(2).sum())
         slots.append(Slot(
-            {n: _layer_target([style_feats[target][n]], [1.0], cfg) for n in layers}, masks, frac
+            {n: _layer_target([style_feats[target][n]], [1.0], cfg) for n in layers}, masks, frac, areas
         ))
     return slots
 
@@ -262,21 +266,24 @@ def style_loss(
                 continue
             strength = s_mult * w * share
             f = normalize_grad(f_raw, strength) if cfg.normalize_gradients else f_raw
-            term = term + strength * _slot_layer_loss(f, slot.layers[name], mask, cfg, image_positions)
+            term = term + strength * _slot_layer_loss(
+                f, slot.layers[name], mask, cfg, image_positions, slot.areas.get(name)
+            )
         per[f"style/{name}"] = term
         ls = ls + term
     return ls
 
 
 def _slot_layer_loss(
-    f: Tensor, t: LayerTarget, mask: Tensor | None, cfg: Config, image_positions: int | None = None
+    f: Tensor, t: LayerTarget, mask: Tensor | None, cfg: Config, image_positions: int | None = None,
+    area: float | None = None,
 ) -> Tensor:
     if cfg.style_kind == "w2":
         assert t.w2 is not None
         mean, srm = moments(f, mask)
         return w2_loss(mean, srm, t.w2)
     assert t.gram is not None
-    g, area = masked_gram(f, mask, cfg.gram_norm)
+    g, area = masked_gram(f, mask, cfg.gram_norm, area)
     a = t.gram * area if cfg.gram_norm == "none" else t.gram
     e = losses.style_layer_loss(
         g, a, cfg.style_loss, channels=f.shape[1], positions=round(area), image_positions=image_positions

@@ -25,17 +25,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def masked_gram(f: Tensor, mask: Tensor | None, norm: str = "chw") -> tuple[Tensor, float]:
+def masked_gram(
+    f: Tensor, mask: Tensor | None, norm: str = "chw", area: float | None = None
+) -> tuple[Tensor, float]:
     """Gram matrix of ``f`` weighted by ``mask`` -> ([1, C, C], area).
 
     G = (F∘m)(F∘m)ᵀ divided by C·A (``chw``/``abcd``), A (``hw``) or 1 (``none``), where the area
     A = Σ m² stands in for H·W, so a region's Gram is on the same scale as a whole image's. Without a
-    mask this equals :func:`impasto.losses.gram_matrix` (A = H·W).
+    mask this equals :func:`impasto.losses.gram_matrix` (A = H·W). Pass ``area`` when the mask is
+    fixed (it is, for a whole scale) to skip reading Σ m² back from the device on every call.
     """
     b, c, h, w = f.shape
     if mask is not None:
         f = f * mask
-        area = float(mask.pow(2).sum())
+        if area is None:
+            area = float(mask.pow(2).sum())
     else:
         area = float(h * w)
     flat = f.reshape(b, c, h * w)
