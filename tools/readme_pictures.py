@@ -3,8 +3,12 @@
 Content: the bundled Grace Hopper photo (public domain). Styles: public-domain paintings from
 ../shared/images (The Starry Night, The Great Wave, The Shipwreck), so every picture is made only of
 public-domain inputs. 256 px, single scale, 80 L-BFGS steps per picture: about 5 minutes on 2 cores.
+``--only`` picks parts: ``artist`` (several styles, style scale, colour, style kinds, masks),
+``stability`` (Adam with and without --ema, --normalize-gradients, --tol; 256 px, about 3 minutes on 2
+cores) and ``hires`` (2048 px coarse-to-fine against single scale with the same step budget: minutes on a
+GPU, hours on 2 CPU cores).
 
-Usage: python tools/readme_pictures.py [--images DIR] [--out docs/img]
+Usage: python tools/readme_pictures.py [--images DIR] [--out docs/img] [--only artist,stability,hires]
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from impasto import Config, stylize
+from impasto import Config
+from impasto.engine import Progress, StyleTransfer
 from impasto.imageio import default_content_path, load_image, save_image, to_pil
 from impasto.weights import load_weights
 
@@ -46,7 +51,14 @@ def main() -> int:
     ap.add_argument("--images", type=Path, default=SHARED)
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
     ap.add_argument("--steps", type=int, default=80)
+    ap.add_argument("--only", default="artist,stability", help="comma-separated: artist, stability, hires")
+    ap.add_argument("--hires-size", type=int, default=2048)
+    ap.add_argument("--hires-steps", default="60,40,25,15", help="coarse-to-fine steps per scale (x2 from 256)")
     args = ap.parse_args()
+    parts = set(args.only.split(","))
+    if parts - {"artist", "stability", "hires"}:
+        print(f"unknown part(s) {sorted(parts - {'artist', 'stability', 'hires'})}", file=sys.stderr)
+        return 2
     if not (args.images / "starry_night.jpg").is_file():
         print(f"needs starry_night.jpg, the_wave.jpg, shipwreck.jpg in {args.images}", file=sys.stderr)
         return 1
@@ -54,17 +66,59 @@ def main() -> int:
     content = load_image(default_content_path())
     starry, wave, ship = (load_image(args.images / n) for n in ("starry_night.jpg", "the_wave.jpg", "shipwreck.jpg"))
     base = Config(size=256, start_size=None, steps=args.steps, device="cpu")
+    log: list[str] = []
     c = content.rgb
 
     def run(styles: list, **kw: object) -> torch.Tensor:  # type: ignore[type-arg]
+        return run_ev(styles, **kw)[0]
+
+    def run_ev(styles: list, config: Config | None = None,  # type: ignore[type-arg]
+               **kw: object) -> tuple[torch.Tensor, Progress, float]:
+        """The image, the final progress event (stop reason, loss) and the wall time."""
+        cfg = (config or base).replace(**kw)
+        if cfg.device != "cpu" and torch.cuda.is_available():
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        img = stylize(content, styles, base.replace(**kw), weights=w)
-        print(f"{kw or 'defaults'}: {time.perf_counter() - t0:.0f} s", flush=True)
-        return img
+        last = None
+        for ev in StyleTransfer(content, styles, cfg, weights=w).run():
+            last = ev
+        assert last is not None and last.image is not None
+        wall = time.perf_counter() - t0
+        what = kw or (f"{cfg.size} px, scales {cfg.scale_sizes(cfg.size)}" if config else "defaults")
+        line = f"{what}: {wall:.1f} s, {last.step} steps, loss {last.loss:.4g}, {last.stop_reason}"
+        print(line, flush=True)
+        log.append(line)
+        return last.image, last, wall
 
     from impasto.imageio import resize_to
 
     photo = resize_to(c, (256, round(256 * c.shape[2] / c.shape[1])))
+    if "stability" in parts:
+        # Adam at a learning rate high enough to flicker, so the moving average has something to smooth.
+        adam = {"optimizer": "adam", "lr": 8.0, "steps": 150}
+        tol_img, tol_ev, _ = run_ev([starry], steps=400, tol=0.3)
+        strip([("adam, lr 8", run([starry], **adam)), ("adam, lr 8, --ema 0.95", run([starry], **adam, ema=0.95)),
+               ("--normalize-gradients", run([starry], normalize_gradients=True)),
+               (f"--tol 0.3: stopped at step {tol_ev.step} of 400", tol_img)], args.out / "stability.jpg")
+    if "hires" in parts:
+        per = tuple(int(v) for v in args.hires_steps.split(","))
+        big = base.replace(size=args.hires_size, start_size=256, scale_factor=2.0, scale_steps=per, device="auto")
+        if len(big.scale_sizes(args.hires_size)) != len(per):
+            print(f"--hires-steps needs one count per scale: {big.scale_sizes(args.hires_size)}", file=sys.stderr)
+            return 2
+        a, _, ta = run_ev([starry], big)
+        b, _, tb = run_ev([starry], big.replace(start_size=None, steps=sum(per), scale_steps=None))
+        # Whole pictures shrunk to 384 px high, and a 384 px crop at full resolution from each.
+        hh = 384
+        ww = round(hh * a.shape[2] / a.shape[1])
+        top, left = a.shape[1] // 5, (a.shape[2] - hh) // 2
+        strip([(f"coarse-to-fine {sum(per)} steps, {ta:.0f} s", resize_to(a, (hh, ww))),
+               ("crop at full size", a[:, top:top + hh, left:left + hh]),
+               (f"single scale {sum(per)} steps, {tb:.0f} s", resize_to(b, (hh, ww))),
+               ("crop at full size", b[:, top:top + hh, left:left + hh])], args.out / "hires.jpg")
+    if "artist" not in parts:
+        (args.out / "readme_pictures.log").write_text("\n".join(log) + "\n")
+        return 0
     strip([("photo", photo), ("Starry Night", run([starry])), ("Great Wave", run([wave])),
            ("both, 50/50", run([starry, wave], style_blend_weights=(0.5, 0.5)))], args.out / "blend.jpg")
     strip([("style scale 0.5", run([starry], style_scale=0.5)), ("1 (default)", run([starry])),
@@ -86,6 +140,7 @@ def main() -> int:
                ("red=Starry Night, blue=content",
                 run([starry], mask=str(mask_path), regions=("red=1", "blue=content")))],
               args.out / "mask.jpg")
+    (args.out / "readme_pictures.log").write_text("\n".join(log) + "\n")
     return 0
 
 

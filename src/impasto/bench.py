@@ -261,7 +261,7 @@ def worker_steps(tool: str, size: int, steps: int, warmup: int, device: str, inp
 
 
 def worker_ttq(
-    tool: str, size: int, steps: int, device: str, inputs: Path, target: float | None,
+    tool: str, size: int, steps: int | list[int], device: str, inputs: Path, target: float | None,
     eval_every: int, budget_s: float, start_size: int | None, out_png: Path | None,
 ) -> dict[str, Any]:
     """Loss (by the shared judge) against wall time; judging time is excluded from the clock."""
@@ -284,6 +284,7 @@ def worker_ttq(
         artist = PasticheArtist(str(content_png), [str(style_png)], device=device, style_size=size)
         clock += time.perf_counter() - t0
         curve.append((clock, 0, judge(_pastiche_rgb(artist))))
+        assert isinstance(steps, int)
         for step in range(1, steps + 1):
             t0 = time.perf_counter()
             artist.draw()
@@ -297,7 +298,8 @@ def worker_ttq(
 
         # impasto's own choices for getting there fast: the pastiche objective unchanged, but
         # coarse-to-fine from start_size and pixels clamped to the valid range after each step.
-        cfg = pastiche_config(size, device, steps=steps, start_size=start_size, clamp=True)
+        per = {"steps": steps} if isinstance(steps, int) else {"steps": steps[-1], "scale_steps": tuple(steps)}
+        cfg = pastiche_config(size, device, start_size=start_size, clamp=True, **per)
         t0 = time.perf_counter()
         st = StyleTransfer(load_image(content_png), [load_image(style_png)], cfg)
         gen = st.run()
@@ -477,6 +479,21 @@ def _plot(ttq: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _schedule(text: str) -> int | list[int]:
+    """``30`` (steps at every scale) or ``20,20,200`` (steps per scale, coarse to fine)."""
+    try:
+        vals = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: steps per scale, N or N,N,...") from None
+    if any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"{text!r}: step counts must be at least 1")
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _label(sched: int | list[int]) -> str:
+    return str(sched) if isinstance(sched, int) else "-".join(map(str, sched))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m impasto.bench", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="step-time table sizes")
@@ -485,8 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ttq-size", type=int, default=512, help="time-to-quality size (0: skip)")
     p.add_argument("--ttq-steps", type=int, default=50, help="pastiche steps that set the target loss")
     p.add_argument("--ttq-start", type=int, default=256, help="impasto's coarse-to-fine start size")
-    p.add_argument("--ttq-impasto-steps", type=int, nargs="+", default=[20],
-                   help="impasto's steps per scale (one time-to-quality run each)")
+    p.add_argument("--ttq-impasto-steps", type=_schedule, nargs="+", default=[20],
+                   help="impasto's steps per scale, N or a list per scale such as 20,20,200 (one "
+                        "time-to-quality run each)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", type=Path, default=Path("out/bench"))
@@ -519,6 +537,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:
         args.sizes, args.steps, args.ttq_size, args.ttq_steps, args.ttq_start = [256], 3, 256, 30, 128
         args.ttq_impasto_steps = [20]
+    for sched in args.ttq_impasto_steps:
+        n_scales = len(Config(start_size=args.ttq_start).scale_sizes(args.ttq_size or 1))
+        if isinstance(sched, list) and len(sched) != n_scales:
+            p.error(f"--ttq-impasto-steps {','.join(map(str, sched))}: the pyramid from {args.ttq_start} to "
+                    f"{args.ttq_size} px has {n_scales} scales")
     if args.full:
         args.ttq_size, args.ttq_steps = 512, 300
     if args.images is not None:
@@ -575,8 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for per_scale in args.ttq_impasto_steps:
             imp = _run_worker({**base, "tool": "impasto", "steps": per_scale, "target": target, "eval_every": 5,
                                "budget_s": past["seconds"] * 1.5, "start_size": args.ttq_start,
-                               "out_png": str((out / f"impasto_{size}_{per_scale}.png").resolve())}, env)
-            imp["steps_per_scale"] = per_scale
+                               "out_png": str((out / f"impasto_{size}_{_label(per_scale)}.png").resolve())}, env)
+            imp["steps_per_scale"] = per_scale if isinstance(per_scale, int) else ",".join(map(str, per_scale))
             runs.append(imp)
         reached = [r for r in runs if r["reached_target_s"] is not None]
         best = min(reached, key=lambda r: r["reached_target_s"]) if reached else runs[0]
