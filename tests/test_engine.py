@@ -176,3 +176,70 @@ def test_limit_step_keeps_lbfgs_history_consistent() -> None:
         assert after == pytest.approx(min(move, 1.0), rel=1e-5)
         # s = t·d must equal the real move: t shrinks by the same factor as the step.
         assert float(opt.state[x]["t"]) == pytest.approx(t_full * after / move, rel=1e-5)
+
+
+def _spike_at(st: StyleTransfer, calls: set[int], factor: float) -> list[torch.Tensor]:
+    """Make the loss of the given evaluations (from 1) ``factor`` times larger; record each input."""
+    inner = st.loss_terms
+    seen: list[torch.Tensor] = []
+
+    def spiked(px: torch.Tensor, *a: object) -> tuple:  # type: ignore[type-arg]
+        seen.append(px.detach().clone())
+        total, lc, ls, ltv, per = inner(px, *a)  # type: ignore[arg-type]
+        if len(seen) in calls:
+            total = total * factor
+        return total, lc, ls, ltv, per
+
+    st.loss_terms = spiked  # type: ignore[method-assign]
+    return seen
+
+
+def test_divergence_guard_goes_back_to_the_best_image(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights]
+) -> None:
+    content, style = small_images
+    st = StyleTransfer(content, [style], TINY.replace(steps=5), weights=tiny_weights())
+    seen = _spike_at(st, {3}, 1e4)
+    events = [e for e in st.run() if not e.done]
+    assert [e.restarts for e in events] == [0, 0, 1, 1, 1]
+    # Evaluation 4 starts from the best pixels seen so far (evaluation 2's: losses fall from 1 to 2).
+    assert events[1].loss < events[0].loss
+    assert torch.equal(seen[3], seen[1])
+    assert events[-1].loss < events[1].loss  # and the run goes on improving from there
+
+
+def test_divergence_guard_gives_up_and_can_be_turned_off(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights]
+) -> None:
+    content, style = small_images
+    st = StyleTransfer(content, [style], TINY.replace(steps=12), weights=tiny_weights())
+    _spike_at(st, set(range(2, 13)), 1e4)
+    with pytest.raises(ImpastoError, match="diverged .* after 5 restarts"):
+        list(st.run())
+    st = StyleTransfer(content, [style], TINY.replace(steps=4, restart_factor=None), weights=tiny_weights())
+    seen = _spike_at(st, {3}, 1e4)
+    events = [e for e in st.run() if not e.done]
+    assert [e.restarts for e in events] == [0, 0, 0, 0]
+    assert events[2].loss > 1e3 * events[1].loss  # the spike is reported, nothing is undone
+    assert not torch.equal(seen[3], seen[1])
+    with pytest.raises(ImpastoError, match="restart_factor must be > 1"):
+        TINY.replace(restart_factor=1.0).validate()
+
+
+def test_lbfgs_history_shrinks_to_its_memory_budget(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights]
+) -> None:
+    cfg = Config()
+    # 2 vectors of 3·h·w float32 per pair: 24 MiB per pair at 1024², 96 MiB at 2048².
+    assert [cfg.history_for(s, s) for s in (512, 1024, 2048)] == [100, 85, 21]
+    assert cfg.replace(lbfgs_history_mib=None).history_for(4096, 4096) == 100
+    assert cfg.history_for(20000, 20000) == 1
+    content, style = small_images
+    tight = TINY.replace(lbfgs_history_mib=2 * 3 * 24 * 32 * 4 * 3 / 2**20)  # room for exactly 3 pairs
+    st = StyleTransfer(content, [style], tight, weights=tiny_weights())
+    x = torch.zeros(1, 3, 24, 32, requires_grad=True)
+    assert st._optimizer(x, None, (24, 32)).history_size == 3  # type: ignore[union-attr]
+    st20 = StyleTransfer(content, [style], tight.replace(lbfgs_max_iter=20), weights=tiny_weights())
+    assert st20._optimizer(x, None, (24, 32)).defaults["history_size"] == 3  # type: ignore[union-attr]
+    with pytest.raises(ImpastoError, match="lbfgs_history_mib"):
+        TINY.replace(lbfgs_history_mib=0.0).validate()

@@ -134,9 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--adam-betas", type=_float_list, default=S, help=_help("Adam β1,β2", "adam_betas"))
     g.add_argument("--adam-eps", type=nonneg_float, default=S, help=_help("Adam ε", "adam_eps"))
     g.add_argument("--lbfgs-history", type=nonneg_int, default=S, help=_help("L-BFGS history", "lbfgs_history"))
+    g.add_argument("--lbfgs-history-mib", type=_optional_float, default=S,
+                   help=_help("memory budget of the L-BFGS history; fewer pairs at large sizes ('none': no "
+                              "budget)", "lbfgs_history_mib"))
     g.add_argument("--lbfgs-max-step", type=_optional_float, default=S,
                    help=_help("trust region: largest RMS pixel change per L-BFGS step (0-1 units); 'none' "
                               "for torch's plain L-BFGS", "lbfgs_max_step"))
+    g.add_argument("--restart-factor", type=_optional_float, default=S,
+                   help=_help("divergence guard: restart from the best image when the loss exceeds this "
+                              "multiple of the lowest so far; 'none' turns it off", "restart_factor"))
     g.add_argument("--line-search", dest="lbfgs_line_search", action="store_true", default=S,
                    help="L-BFGS with a strong-Wolfe line search")
     g.add_argument("--pixel-scale", type=nonneg_float, default=S,
@@ -338,6 +344,7 @@ def run(argv: Sequence[str]) -> int:
     alpha = content.alpha
     imageio.save_image(result.image, out, alpha=alpha,
                        metadata={**meta, "steps": result.step, "seconds": round(result.elapsed, 2),
+                                 "restarts": result.restarts,
                                  "loss_history": {"columns": ["step", "loss", "content", "style", "tv"],
                                                   "rows": history}},
                        inputs=inputs)
@@ -350,6 +357,9 @@ def run(argv: Sequence[str]) -> int:
     if not args.quiet:
         if result.stop_reason and result.stop_reason != "steps":
             print(f"stopped early ({result.stop_reason})", file=sys.stderr)
+        if result.restarts:
+            print(f"the loss diverged {result.restarts} time(s); each time the run went back to its best image "
+                  "and restarted the optimiser (see --restart-factor)", file=sys.stderr)
         print(f"wrote {out} ({result.size[1]}x{result.size[0]}, {result.step} steps, "
               f"{time.perf_counter() - t0:.1f}s, loss {result.loss:.5g})", file=sys.stderr)
     return 0

@@ -80,6 +80,10 @@ class Config:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     lbfgs_history: int = 100
+    lbfgs_history_mib: float | None = 2048.0
+    """Memory budget of the L-BFGS history: at sizes where ``lbfgs_history`` pairs of image-sized
+    vectors would need more MiB than this, fewer pairs are kept (None: always ``lbfgs_history``). 100
+    pairs are 600 MiB at 512 px but 9.4 GiB at 2048 px; the budget keeps 21 there, 85 at 1024 px."""
     lbfgs_line_search: bool = False
     """Strong-Wolfe line search: more evaluations per step, steadier progress."""
     lbfgs_max_step: float | None = 0.04
@@ -89,6 +93,14 @@ class Config:
     lbfgs_max_iter: int = 1
     """L-BFGS iterations per step (torch's ``max_iter``); write-ups that call ``optimizer.step`` with
     torch's default run 20 inner iterations per "step"."""
+    restart_factor: float | None = 1000.0
+    """Divergence guard: when a step's loss is not finite or above this multiple of the lowest loss
+    seen at the current scale, the pixels go back to that lowest-loss image and the optimiser starts
+    again with an empty history (at most 5 times per run; None: off). Not in the paper or the
+    write-ups: torch's L-BFGS without a line search can leave a good basin in one step (measured on an
+    H100: the pytorch-stylecnn preset jumped 3.4e7-fold, from 5.9e6 to 1.9e14, and ended as noise).
+    Healthy runs do jump, and must not be reset: the gatys preset, started from noise, rises 45-fold
+    at step 8 and recovers; hence 1000, not 10 (10 restarted gatys until it gave up)."""
     pixel_scale: float = 255.0
     """The optimised tensor holds RGB pixels times this (255: Caffe-like 0-255, 1: 0-1 images)."""
     clamp: bool = True
@@ -160,6 +172,13 @@ class Config:
             return self.lr
         return 1.0 if self.optimizer == "lbfgs" else 0.02 * self.pixel_scale
 
+    def history_for(self, height: int, width: int) -> int:
+        """L-BFGS pairs kept at this size: ``lbfgs_history``, fewer if over ``lbfgs_history_mib``."""
+        if self.lbfgs_history_mib is None:
+            return self.lbfgs_history
+        pair_mib = 2 * 3 * height * width * 4 / 2**20  # s and y, float32 RGB
+        return max(1, min(self.lbfgs_history, int(self.lbfgs_history_mib / pair_mib)))
+
     def scale_sizes(self, full: int) -> list[int]:
         """Long sides of the coarse-to-fine pyramid ending at ``full`` (one entry: single scale).
 
@@ -204,6 +223,14 @@ class Config:
             raise ImpastoError(f"lbfgs_max_iter must be >= 1 (got {self.lbfgs_max_iter})")
         if self.lbfgs_max_step is not None and not (math.isfinite(self.lbfgs_max_step) and self.lbfgs_max_step > 0):
             raise ImpastoError(f"lbfgs_max_step must be > 0 (got {self.lbfgs_max_step})")
+        if self.restart_factor is not None and not (
+            math.isfinite(self.restart_factor) and self.restart_factor > 1.0
+        ):
+            raise ImpastoError(f"restart_factor must be > 1 (got {self.restart_factor})")
+        if self.lbfgs_history_mib is not None and not (
+            math.isfinite(self.lbfgs_history_mib) and self.lbfgs_history_mib > 0
+        ):
+            raise ImpastoError(f"lbfgs_history_mib must be > 0 (got {self.lbfgs_history_mib})")
         if self.lbfgs_history < 1:
             raise ImpastoError(f"lbfgs_history must be >= 1 (got {self.lbfgs_history})")
         b1, b2 = self.adam_betas

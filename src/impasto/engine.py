@@ -27,7 +27,7 @@ from impasto.config import Config
 from impasto.errors import ImpastoError
 from impasto.fastpath import LossEvaluator
 from impasto.imageio import LoadedImage, load_image, resize_to, scaled_size
-from impasto.lbfgs import CompactLBFGS
+from impasto.lbfgs import CompactLBFGS, TwoLoopLBFGS
 from impasto.model import VGGFeatures, canonical_layer
 from impasto.weights import VGGWeights, load_weights
 
@@ -36,6 +36,9 @@ ImageLike = Union[Tensor, LoadedImage, str, "os.PathLike[str]"]
 # ImageNet mean colour as RGB in [0, 1] (the Caffe BGR mean 103.939, 116.779, 123.68, reordered): the
 # centre of noise initialisations, so noise starts where the network's inputs are centred.
 IMAGENET_MEAN_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
+MAX_RESTARTS = 5
+Optimizer = torch.optim.Optimizer | CompactLBFGS | TwoLoopLBFGS
+"""Divergence restarts allowed in one run before it stops with an error."""
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Progress:
     stop_reason: str | None = None
     terms: dict[str, float] = field(default_factory=dict)
     """Per-layer weighted terms, e.g. ``{"style/relu1_1": ...}``."""
+    restarts: int = 0
+    """Divergence restarts so far (see ``Config.restart_factor``)."""
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -299,6 +304,7 @@ class StyleTransfer:
         last = (math.nan, math.nan, math.nan, math.nan)
         terms: dict[str, float] = {}
         adam_state: dict[str, Tensor] | None = None
+        restarts = 0
         torch.manual_seed(cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31))
         for si, size in enumerate(self.sizes):
             content_t, style_t = self._targets(size)
@@ -326,18 +332,26 @@ class StyleTransfer:
 
             # Zeroes x.grad, runs forward and backward; a CUDA graph replay on NVIDIA GPUs.
             evaluator = LossEvaluator(evaluate, x)
+            # The lowest loss of this scale and its pixels, kept on the device for the divergence guard.
+            best_loss = torch.full((), math.inf, device=x.device)
+            best_x = x.detach().clone() if cfg.restart_factor is not None else None
+            pending: list[Tensor] = []
 
             def closure() -> Tensor:
-                nonlocal last, terms
                 if cfg.clamp_before_eval:
                     # In place and outside the evaluator: x keeps its address (CUDA graphs read it).
                     with torch.no_grad():
                         x.clamp_(0.0, cfg.pixel_scale)
                 outs = evaluator()
-                # One device sync for all the numbers of this evaluation.
-                vals = torch.stack([v.detach() for v in outs]).tolist()
-                last = (vals[0], vals[1], vals[2], vals[3])
-                terms = dict(zip(per_names, vals[4:]))
+                with torch.no_grad():
+                    vals_t = torch.stack([v.detach() for v in outs])
+                    if best_x is not None:
+                        better = vals_t[0] < best_loss  # False for NaN
+                        best_x.copy_(torch.where(better, x.detach(), best_x))
+                        best_loss.copy_(torch.where(better, vals_t[0], best_loss))
+                # Read back after the optimiser's step, not here: reading here would make the host wait
+                # for the GPU before it could queue the step's own work.
+                pending[:] = [vals_t]
                 return outs[0]
 
             ema_sum, ema_norm = None, 0.0
@@ -358,6 +372,26 @@ class StyleTransfer:
                     with torch.no_grad():
                         x.clamp_(0.0, cfg.pixel_scale)
                 step += 1
+                # One device sync per step, for every number of the last evaluation.
+                vals = torch.cat([pending[0], best_loss.view(1)]).tolist()
+                last = (vals[0], vals[1], vals[2], vals[3])
+                terms = dict(zip(per_names, vals[4:-1]))
+                lowest = vals[-1]
+                if best_x is not None and (not math.isfinite(last[0]) or last[0] > cfg.restart_factor * lowest):
+                    # Diverged: back to this scale's lowest-loss pixels with an empty optimiser history.
+                    restarts += 1
+                    if restarts > MAX_RESTARTS or not math.isfinite(lowest):
+                        raise ImpastoError(
+                            f"the loss diverged ({last[0]:.3g} at step {step}) after {restarts - 1} restarts: "
+                            "lower the learning rate or the weights"
+                        )
+                    with torch.no_grad():
+                        x.copy_(best_x)
+                    opt = self._optimizer(x, None, size)
+                elif not math.isfinite(last[0]):
+                    raise ImpastoError(
+                        f"the loss became {last[0]} at step {step}: lower the learning rate or the weights"
+                    )
                 if cfg.ema is not None:
                     # Bias-corrected average of this scale's iterates (not its starting image), as in
                     # Adam's moment estimates: avg_t = Σ (1-d) d^(t-i) x_i / (1 - d^t).
@@ -370,16 +404,12 @@ class StyleTransfer:
                     # Mean absolute change per pixel in 0-255 units, whatever pixel_scale is.
                     with torch.no_grad():
                         changes.append(float((x.detach() - before).abs().mean()) * 255.0 / cfg.pixel_scale)
-                if not math.isfinite(last[0]):
-                    raise ImpastoError(
-                        f"the loss became {last[0]} at step {step}: lower the learning rate or the weights"
-                    )
                 want = image_every > 0 and step % image_every == 0
                 yield Progress(
                     step=step, total_steps=total_steps, scale=si, n_scales=n_scales, size=size,
                     loss=last[0], content=last[1], style=last[2], tv=last[3],
                     elapsed=time.perf_counter() - start,
-                    image=self.current_image() if want else None, terms=dict(terms),
+                    image=self.current_image() if want else None, terms=dict(terms), restarts=restarts,
                 )
                 if cfg.tol is not None and len(changes) >= cfg.tol_window:
                     recent = sum(changes[-cfg.tol_window:]) / cfg.tol_window
@@ -393,32 +423,35 @@ class StyleTransfer:
                 adam_state = {k: v for k, v in opt.state[x].items() if isinstance(v, Tensor)}
             # Free this scale's optimiser state (L-BFGS keeps 2·lbfgs_history image-sized vectors)
             # before the next scale allocates its own: peak memory is the largest scale's.
-            opt.state.clear()
+            if isinstance(opt, (CompactLBFGS, TwoLoopLBFGS)):
+                opt.release()
+            else:
+                opt.state.clear()
         yield Progress(
             step=step, total_steps=total_steps, scale=n_scales - 1, n_scales=n_scales, size=self.sizes[-1],
             loss=last[0], content=last[1], style=last[2], tv=last[3],
             elapsed=time.perf_counter() - start, image=self.current_image(), done=True,
-            stop_reason=stop_reason, terms=dict(terms),
+            stop_reason=stop_reason, terms=dict(terms), restarts=restarts,
         )
 
-    def _optimizer(
-        self, x: Tensor, adam_state: dict[str, Tensor] | None, size: tuple[int, int]
-    ) -> torch.optim.Optimizer:
+    def _optimizer(self, x: Tensor, adam_state: dict[str, Tensor] | None, size: tuple[int, int]) -> Optimizer:
         cfg = self.config
         lr = cfg.effective_lr()
-        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search and cfg.lbfgs_max_iter == 1 and x.is_cuda:
-            # The same iterates as torch's LBFGS(max_iter=1) below, computed in compact form: two passes
-            # over the history and two host syncs per step instead of ~200 (see impasto.lbfgs). Only
-            # on CUDA, where those syncs set the step time: its float32 inner products are less stable
-            # than the two-loop recursion (a masked 32 px test diverged on the CPU), and on the CPU
-            # the syncs cost nothing.
-            return CompactLBFGS(x, lr=lr, history_size=cfg.lbfgs_history)
+        history = cfg.history_for(*size)
+        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search and cfg.lbfgs_max_iter == 1:
+            # torch's LBFGS(max_iter=1) iterates without torch.optim (whose constructor imports
+            # torch._dynamo: seconds per process). On CUDA in compact form: two passes over the
+            # history and no host sync instead of ~200 syncs per step (see impasto.lbfgs). Elsewhere
+            # the two-loop recursion: the compact form's float32 inner products are less stable (a
+            # masked 32 px test diverged on the CPU), and on a CPU the syncs cost nothing.
+            if x.is_cuda:
+                return CompactLBFGS(x, lr=lr, history_size=history)
+            return TwoLoopLBFGS(x, lr=lr, history_size=history)
         if cfg.optimizer == "lbfgs":
-            # One L-BFGS iteration per step() by default (max_iter=1): each step costs one
-            # forward+backward without a line search, and the curvature history carries over between
-            # calls. lbfgs_max_iter > 1 reproduces write-ups that count torch's outer step() calls.
+            # A line search, or lbfgs_max_iter > 1 (write-ups that count torch's outer step() calls,
+            # each running up to 20 inner iterations).
             return torch.optim.LBFGS(
-                [x], lr=lr, max_iter=cfg.lbfgs_max_iter, history_size=cfg.lbfgs_history,
+                [x], lr=lr, max_iter=cfg.lbfgs_max_iter, history_size=history,
                 line_search_fn="strong_wolfe" if cfg.lbfgs_line_search else None,
                 tolerance_grad=0.0, tolerance_change=0.0,
             )
@@ -437,7 +470,7 @@ class StyleTransfer:
         return opt
 
 
-def _limit_step(opt: torch.optim.Optimizer, x: Tensor, before: Tensor, limit: float) -> None:
+def _limit_step(opt: Optimizer, x: Tensor, before: Tensor, limit: float) -> None:
     """Shrink the step just taken so its RMS pixel change is at most ``limit``, and tell L-BFGS.
 
     L-BFGS stores s = t·d for its next curvature pair, so the step length t it remembers is scaled by
@@ -447,13 +480,12 @@ def _limit_step(opt: torch.optim.Optimizer, x: Tensor, before: Tensor, limit: fl
         delta = x - before
         factor = torch.clamp(limit / (delta.pow(2).mean().sqrt() + 1e-12), max=1.0)
         x.copy_(before + delta * factor)
-        if isinstance(opt, CompactLBFGS):
-            assert opt._t is not None
-            opt._t = opt._t * factor  # stays on the device: no host sync on the GPU path
-        else:
+        if isinstance(opt, torch.optim.LBFGS):
             state = opt.state[x]
             if "t" in state:
                 state["t"] = float(state["t"]) * float(factor)
+        elif isinstance(opt, (CompactLBFGS, TwoLoopLBFGS)):
+            opt.scale_last_step(factor)
 
 
 def stylize_iter(

@@ -3,9 +3,10 @@
 Each :class:`Preset` builds a :class:`~impasto.config.Config` whose every number is the source's; the
 few places where impasto cannot or will not do exactly what the source does are listed in the preset's
 ``notes`` (they also travel in ``Config.extra["departures"]``, so ``--show-config`` and every output's
-metadata carry them). One departure is common to all: impasto always applies the preprocessing its
-weights need (Caffe BGR mean subtraction for the bundled VGG19), whatever the write-up did to its own
-network's inputs.
+metadata carry them). Two departures are common to all (:data:`COMMON_NOTES`): impasto always applies
+the preprocessing its weights need (Caffe BGR mean subtraction for the bundled VGG19), whatever the
+write-up did to its own network's inputs; and its divergence guard (``Config.restart_factor``) stays
+on, which changes nothing unless the loss jumps a thousandfold above its lowest value.
 
 Python API::
 
@@ -24,9 +25,12 @@ from typing import Any
 from impasto.config import Config
 from impasto.errors import ImpastoError
 
-COMMON_NOTE = (
+COMMON_NOTES = (
     "impasto always applies the preprocessing its weights need (the bundled VGG19 is Caffe's: BGR, 0-255, "
-    "minus the ImageNet mean), whatever the write-up fed its own network"
+    "minus the ImageNet mean), whatever the write-up fed its own network",
+    "impasto's divergence guard stays on (restart_factor 1000): if the loss jumps above 1000x its lowest value "
+    "the run goes back to its best image and restarts the optimiser, where the write-up would go on from "
+    "the jump (it fired for pytorch-stylecnn on an H100; --restart-factor none turns it off)",
 )
 
 FIVE_RELU = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -339,7 +343,7 @@ def preset_config(name: str, *, weights: str | None = None, allow_vgg19: bool = 
     """
     p = get_preset(name)
     cfg = p.factory()
-    notes = [*p.notes, COMMON_NOTE]
+    notes = [*p.notes, *COMMON_NOTES]
     changes: dict[str, Any] = {}
     if weights is not None:
         changes["weights"] = weights
@@ -387,7 +391,7 @@ def cli_presets(argv: Sequence[str]) -> int:
     for preset in PRESETS.values():
         print(f"{preset.name:<{width}}  {preset.summary}")
         if args.verbose:
-            for note in (*preset.notes, COMMON_NOTE):
+            for note in (*preset.notes, *COMMON_NOTES):
                 print(f"{'':<{width}}    - {note}")
     if args.verbose:
         print(f"\n{DEFAULT_CHOICE}")
