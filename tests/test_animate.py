@@ -25,7 +25,15 @@ def _frames(n: int, h: int = 10, w: int = 14) -> list[torch.Tensor]:
 
 
 def test_balance_alphas() -> None:
-    assert balance_alphas(5) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert balance_alphas(5, "linear") == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # log: α/(1-α) = 1e-4, 1, 1e4 between the ends.
+    assert balance_alphas(5) == pytest.approx([0.0, 1e-4 / (1 + 1e-4), 0.5, 1e4 / (1 + 1e4), 1.0], rel=1e-12)
+    assert balance_alphas(3) == [0.0, 0.5, 1.0] and balance_alphas(2) == [0.0, 1.0]
+    assert balance_alphas(4, span=100.0) == pytest.approx([0.0, 1 / 101, 100 / 101, 1.0], rel=1e-12)
+    with pytest.raises(ImpastoError):
+        balance_alphas(5, "cubic")
+    with pytest.raises(ImpastoError):
+        balance_alphas(5, span=0.5)
     with pytest.raises(ImpastoError, match="at least 2 frames"):
         balance_alphas(1)
 
