@@ -130,6 +130,7 @@ def test_bad_inputs_one_line_exit_2(small_images: tuple[Path, Path], tmp_path: P
     _bad([c, s, "-o", out, *FAST, "--adam-betas", "0.9"], capsys)
     assert "restart_factor" in _bad([c, s, "-o", out, *FAST, "--restart-factor", "0.5"], capsys)
     _bad([c, s, "-o", out, *FAST, "--restart-factor", "lots"], capsys)
+    _bad([c, s, "-o", out, *FAST, "--recompute-activations", "sometimes"], capsys)
     assert "lbfgs_history_mib" in _bad([c, s, "-o", out, *FAST, "--lbfgs-history-mib", "0"], capsys)
     _bad([c, s, "-o", out, *FAST, "--init", str(tmp_path / "nope.png")], capsys)
     _bad(["show-config", str(notimg)], capsys)

@@ -243,3 +243,17 @@ def test_lbfgs_history_shrinks_to_its_memory_budget(
     assert st20._optimizer(x, None, (24, 32)).defaults["history_size"] == 3  # type: ignore[union-attr]
     with pytest.raises(ImpastoError, match="lbfgs_history_mib"):
         TINY.replace(lbfgs_history_mib=0.0).validate()
+
+
+def test_recompute_activations_auto_turns_on_only_for_large_cpu_scales(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import impasto.engine as engine
+
+    content, style = small_images
+    for mode, budget, want in (("auto", 1e9, False), ("auto", 0.0, True), ("on", 1e9, True), ("off", 0.0, False)):
+        monkeypatch.setattr(engine, "RECOMPUTE_AUTO_MIB", budget)
+        st = StyleTransfer(content, [style], TINY.replace(steps=1, recompute_activations=mode), weights=tiny_weights())
+        events = list(st.run())
+        assert st.model.checkpointing is want, mode
+        assert events[-1].done and events[0].loss > 0

@@ -25,6 +25,17 @@ def test_gram_abcd_counts_the_batch() -> None:
     assert torch.equal(gram_matrix(f2, "chw"), torch.cat([G_RAW, G_RAW]) / 4.0)
 
 
+def test_gram_of_channels_last_features_is_the_same_matrix() -> None:
+    """The NHWC path (no copy to NCHW) gives the same Gram matrix, exactly on small integers."""
+    f = torch.randint(-3, 4, (2, 3, 4, 5)).float()
+    nhwc = f.contiguous(memory_format=torch.channels_last)
+    assert not nhwc.is_contiguous()
+    for norm in ("none", "chw", "hw", "abcd"):
+        assert torch.equal(gram_matrix(nhwc, norm), gram_matrix(f, norm))
+    g = torch.einsum("bchw,bdhw->bcd", f, f)
+    assert torch.equal(gram_matrix(nhwc, "none"), g)
+
+
 def test_gram_unknown_norm() -> None:
     with pytest.raises(ValueError):
         gram_matrix(F, "bogus")

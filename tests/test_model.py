@@ -105,3 +105,35 @@ def test_bad_pooling(tiny_weights: Callable[..., VGGWeights]) -> None:
 def test_pools_before(tiny_weights: Callable[..., VGGWeights]) -> None:
     m = VGGFeatures(tiny_weights(), ["relu5_1"])
     assert [m.pools_before(x) for x in ("relu1_1", "pool1", "relu2_1", "relu5_1")] == [0, 1, 1, 4]
+
+
+def test_recomputing_activations_gives_the_same_gradients(tiny_weights: Callable[..., VGGWeights]) -> None:
+    m = VGGFeatures(tiny_weights(), ["relu1_1", "relu2_1", "relu3_1"]).use_channels_last()
+    x = torch.rand(1, 3, 16, 24)
+    grads, values = [], []
+    for on in (False, True):
+        m.checkpointing = on
+        xr = x.clone().requires_grad_(True)
+        out = m(xr)
+        loss = sum((v**2).mean() for v in out.values())
+        loss.backward()  # type: ignore[union-attr]
+        grads.append(xr.grad)
+        values.append({k: v.detach() for k, v in out.items()})
+    assert values[0].keys() == values[1].keys()
+    for k in values[0]:
+        assert torch.equal(values[0][k], values[1][k])
+    assert grads[0] is not None and grads[1] is not None
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+
+
+def test_activation_estimate_counts_maps_and_pool_indices(tiny_weights: Callable[..., VGGWeights]) -> None:
+    w = tiny_weights()
+    c1 = w.convs[0][0].shape[0]
+    m = VGGFeatures(w, ["relu1_1"])
+    assert m.activation_mib(8, 10) == pytest.approx(4 * c1 * 8 * 10 / 2**20)  # relu1_1 only
+    m2 = VGGFeatures(w, ["conv2_1"])  # relu1_1, relu1_2, pool1 (+ int64 indices); conv2_1 is freed
+    c2 = w.convs[1][0].shape[0]
+    want = 4 * c1 * 80 + 4 * c2 * 80 + (4 + 8) * c2 * 20
+    assert m2.activation_mib(8, 10) == pytest.approx(want / 2**20)
+    assert VGGFeatures(w, ["conv2_1"], pooling="avg").activation_mib(8, 10) == pytest.approx(
+        (want - 8 * c2 * 20) / 2**20)

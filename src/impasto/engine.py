@@ -37,6 +37,8 @@ ImageLike = Union[Tensor, LoadedImage, str, "os.PathLike[str]"]
 # centre of noise initialisations, so noise starts where the network's inputs are centred.
 IMAGENET_MEAN_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
 MAX_RESTARTS = 5
+RECOMPUTE_AUTO_MIB = 3072.0
+"""``recompute_activations='auto'`` turns on above this many MiB of estimated activations (CPU only)."""
 Optimizer = torch.optim.Optimizer | CompactLBFGS | TwoLoopLBFGS
 """Divergence restarts allowed in one run before it stops with an error."""
 
@@ -307,6 +309,10 @@ class StyleTransfer:
         restarts = 0
         torch.manual_seed(cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31))
         for si, size in enumerate(self.sizes):
+            rc = cfg.recompute_activations
+            self.model.checkpointing = rc == "on" or (
+                rc == "auto" and self.device.type == "cpu" and self.model.activation_mib(*size) > RECOMPUTE_AUTO_MIB
+            )
             content_t, style_t = self._targets(size)
             if self.pixels is None:
                 x0 = self._initial * cfg.pixel_scale

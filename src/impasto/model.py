@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from impasto.errors import ImpastoError
 from impasto.weights import VGG_BLOCKS, VGGWeights
@@ -102,6 +103,15 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
         self._channels_last = False
+        self.checkpointing = False
+        """Recompute each stretch between requested layers in the backward pass instead of keeping its
+        activations (torch.utils.checkpoint): one more forward per step for a fraction of the memory."""
+        # Index of each op's convolution (for ops that are convolutions), for running op ranges.
+        self._conv_at: list[int] = []
+        k = 0
+        for name in self._ops:
+            self._conv_at.append(k)
+            k += name.startswith("conv")
 
     def use_channels_last(self, on: bool = True) -> VGGFeatures:
         """Run convolutions in NHWC (about 1.1x faster on CPU); inputs stay NCHW for the caller."""
@@ -132,6 +142,34 @@ class VGGFeatures(nn.Module):
             y = y / self._std.to(y.dtype)
         return y
 
+    def activation_mib(self, height: int, width: int) -> float:
+        """Estimated MiB of activations one forward+backward keeps at this input size (float32 maps,
+        plus max pooling's int64 indices); what ``checkpointing`` saves most of."""
+        total, h, w, c = 0.0, height, width, 3
+        for i, name in enumerate(self._ops):
+            if name.startswith("conv"):
+                c = int(self.convs[self._conv_at[i]].out_channels)  # type: ignore[arg-type]
+            elif name.startswith("pool"):
+                h, w = h // 2, w // 2
+                if self.pooling == "max":
+                    total += 8 * c * h * w
+            if not name.startswith("conv"):  # a conv's output is freed once its ReLU has run
+                total += 4 * c * h * w
+        return total / 2**20
+
+    def _run(self, h: Tensor, start: int, end: int) -> Tensor:
+        for i in range(start, end):
+            name = self._ops[i]
+            if name.startswith("conv"):
+                h = self.convs[self._conv_at[i]](h)
+            elif name.startswith("relu"):
+                h = F.relu(h)
+            elif self.pooling == "max":
+                h = F.max_pool2d(h, 2, 2, ceil_mode=False)
+            else:
+                h = F.avg_pool2d(h, 2, 2, ceil_mode=False)
+        return h
+
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         h = self._preprocess(x)
         if self._channels_last:
@@ -140,17 +178,16 @@ class VGGFeatures(nn.Module):
             h = h.contiguous(memory_format=torch.channels_last)
         out: dict[str, Tensor] = {}
         wanted = set(self.layers)
-        i = 0
-        for name in self._ops:
-            if name.startswith("conv"):
-                h = self.convs[i](h)
-                i += 1
-            elif name.startswith("relu"):
-                h = F.relu(h)
-            elif self.pooling == "max":
-                h = F.max_pool2d(h, 2, 2, ceil_mode=False)
+        recompute = self.checkpointing and torch.is_grad_enabled() and h.requires_grad
+        start = 0
+        for i, name in enumerate(self._ops):
+            if name not in wanted:
+                continue
+            if recompute:
+                # Only the requested layers' maps (which the losses hold anyway) stay in memory.
+                h = checkpoint(self._run, h, start, i + 1, use_reentrant=False)
             else:
-                h = F.avg_pool2d(h, 2, 2, ceil_mode=False)
-            if name in wanted:
-                out[name] = h
+                h = self._run(h, start, i + 1)
+            out[name] = h
+            start = i + 1
         return out
