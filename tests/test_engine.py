@@ -230,8 +230,8 @@ def test_lbfgs_history_shrinks_to_its_memory_budget(
     small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights]
 ) -> None:
     cfg = Config()
-    # 2 vectors of 3·h·w float32 per pair: 24 MiB per pair at 1024², 96 MiB at 2048².
-    assert [cfg.history_for(s, s) for s in (512, 1024, 2048)] == [100, 85, 21]
+    # 2 vectors of 3·h·w float32 per pair: 24 MiB per pair at 1024², 96 MiB at 2048²; budget 1024 MiB.
+    assert [cfg.history_for(s, s) for s in (512, 1024, 2048)] == [100, 42, 10]
     assert cfg.replace(lbfgs_history_mib=None).history_for(4096, 4096) == 100
     assert cfg.history_for(20000, 20000) == 1
     content, style = small_images

@@ -81,10 +81,11 @@ class Config:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     lbfgs_history: int = 100
-    lbfgs_history_mib: float | None = 2048.0
+    lbfgs_history_mib: float | None = 1024.0
     """Memory budget of the L-BFGS history: at sizes where ``lbfgs_history`` pairs of image-sized
     vectors would need more MiB than this, fewer pairs are kept (None: always ``lbfgs_history``). 100
-    pairs are 600 MiB at 512 px but 9.4 GiB at 2048 px; the budget keeps 21 there, 85 at 1024 px."""
+    pairs are 600 MiB at 512 px but 9.4 GiB at 2048 px; the budget keeps 10 there, 42 at 1024 px,
+    which with recomputed activations keeps a 2048 px run on the CPU under 8 GiB."""
     lbfgs_line_search: bool = False
     """Strong-Wolfe line search: more evaluations per step, steadier progress."""
     lbfgs_max_step: float | None = 0.04
