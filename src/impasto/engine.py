@@ -37,10 +37,10 @@ ImageLike = Union[Tensor, LoadedImage, str, "os.PathLike[str]"]
 # centre of noise initialisations, so noise starts where the network's inputs are centred.
 IMAGENET_MEAN_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
 MAX_RESTARTS = 5
+"""Divergence restarts allowed in one run before it stops with an error."""
 RECOMPUTE_AUTO_MIB = 3072.0
 """``recompute_activations='auto'`` turns on above this many MiB of estimated activations (CPU only)."""
 Optimizer = torch.optim.Optimizer | CompactLBFGS | TwoLoopLBFGS
-"""Divergence restarts allowed in one run before it stops with an error."""
 
 
 @dataclass
