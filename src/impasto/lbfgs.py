@@ -27,8 +27,8 @@ where the columns of S and Y are the stored steps s_i and gradient changes y_i (
 upper triangle of SᵀY, D its diagonal and γ = sᵀy / yᵀy of the newest pair (torch's ``H_diag``). In
 exact arithmetic this is the two-loop recursion's result. The history lives in one buffer whose rows
 interleave s_i and y_i, so one matrix product gives every inner product a step needs and one more
-product applies the correction: two passes over the history, two host syncs per step, whatever the
-history size. The small (history × history) algebra runs in float64.
+product applies the correction: two passes over the history per step, whatever the history size. The
+small (history × history) algebra runs in float64.
 
 No step reads anything back to the host. Whether the newest pair is kept (sᵀy > 1e-10), where the ring
 buffer's oldest pair is, how many pairs are valid and γ all live on the device; pairs that are not
