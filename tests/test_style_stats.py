@@ -163,3 +163,15 @@ def test_region_masks_nearest_colour() -> None:
         artist.RegionMasks.from_image(mask, ["red=2"], n_styles=1)
     with pytest.raises(ImpastoError, match="style number"):
         artist.RegionMasks.from_image(mask, ["red=starry.jpg"], n_styles=1)
+
+
+def test_masked_gram_of_channels_last_features_matches() -> None:
+    f = torch.randint(-3, 4, (1, 3, 4, 5)).float()
+    m = torch.randint(0, 2, (1, 1, 4, 5)).float()
+    nhwc = f.contiguous(memory_format=torch.channels_last)
+    for mask in (None, m):
+        want, area = masked_gram(f, mask, "none")
+        got, area2 = masked_gram(nhwc, mask, "none")
+        assert torch.equal(got, want) and area == area2
+    flat = (f * m).reshape(3, 20)
+    assert torch.equal(masked_gram(nhwc, m, "none")[0][0], flat @ flat.T)

@@ -12,6 +12,20 @@ import torch
 from torch import Tensor
 
 
+def gram_raw(f: Tensor) -> Tensor:
+    """Σ_k F_ik F_jk for ``f`` [B, C, H, W] -> [B, C, C], unnormalised.
+
+    For NHWC memory (impasto's model runs channels_last) [B, HW, C] is a view, so G = FᵀF is computed
+    without an NCHW copy of the features (1 GiB at relu1_1 of a 2048 px image).
+    """
+    b, c, h, w = f.shape
+    if not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
+        rows = f.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        return torch.bmm(rows.transpose(1, 2), rows)
+    flat = f.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2))
+
+
 def gram_matrix(f: Tensor, norm: str = "chw") -> Tensor:
     """Gram matrix G_ij = Σ_k F_ik F_jk of features ``f`` [B, C, H, W] -> [B, C, C].
 
@@ -22,14 +36,7 @@ def gram_matrix(f: Tensor, norm: str = "chw") -> Tensor:
       - ``"abcd"``: B·C·H·W (PyTorch tutorial, ``G.div(a * b * c * d)``; equals chw for B = 1).
     """
     b, c, h, w = f.shape
-    if not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
-        # NHWC memory (impasto's model runs channels_last): [B, HW, C] is a view, so G = FᵀF needs
-        # no NCHW copy of the features (1 GiB at relu1_1 of a 2048 px image).
-        rows = f.permute(0, 2, 3, 1).reshape(b, h * w, c)
-        g = torch.bmm(rows.transpose(1, 2), rows)
-    else:
-        flat = f.reshape(b, c, h * w)
-        g = torch.bmm(flat, flat.transpose(1, 2))
+    g = gram_raw(f)
     if norm == "none":
         return g
     if norm == "chw":

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from impasto.losses import gram_raw
+
 
 def masked_gram(
     f: Tensor, mask: Tensor | None, norm: str = "chw", area: float | None = None
@@ -42,8 +44,7 @@ def masked_gram(
             area = float(mask.pow(2).sum())
     else:
         area = float(h * w)
-    flat = f.reshape(b, c, h * w)
-    g = torch.bmm(flat, flat.transpose(1, 2))
+    g = gram_raw(f)
     area = max(area, 1e-6)
     if norm in ("chw", "abcd"):
         return g / (b * c * area if norm == "abcd" else c * area), area
