@@ -409,9 +409,23 @@ def _explain_cmd(argv: Sequence[str]) -> int:
     return cli_explain(argv)
 
 
+def _frontend(module: str) -> Callable[[Sequence[str]], int]:
+    """A front-end package's ``main(argv)``, imported only when its subcommand is used."""
+
+    def command(argv: Sequence[str]) -> int:
+        import importlib
+
+        entry: Callable[[Sequence[str]], int] = importlib.import_module(module).main
+        return entry(argv)
+
+    return command
+
+
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "show-config": show_config, "demo": demo,
     "presets": _presets_cmd, "balance": _balance_cmd, "explain": _explain_cmd,
+    "serve": _frontend("impasto.studio.cli"), "submit": _frontend("impasto.studio.client_cli"),
+    "batch": _frontend("impasto.batch.cli"), "video": _frontend("impasto.video.cli"),
 }
 
 
