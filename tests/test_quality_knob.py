@@ -27,3 +27,16 @@ def test_quality_is_validated_and_defaults_to_standard() -> None:
     with pytest.raises(ImpastoError, match="quality must be one of draft, standard, fine"):
         Config(quality="ultra")
     assert Config.from_dict({"quality": "fine"}).quality == "fine"
+
+
+def test_step_ratio_spreads_steps_towards_the_cheap_scales() -> None:
+    cfg = Config(size=512, start_size=128, steps=100, step_ratio=0.5)
+    assert [n for _, n in cfg.schedule(384, 512)] == [100, 50, 25, 12, 6]  # round(12.5) = 12 (half to even)
+    assert [n for _, n in cfg.replace(quality="draft").schedule(384, 512)] == [12, 6, 3, 2, 1]
+    # One scale (every preset): the ratio never applies.
+    assert Config(size=256, start_size=None, steps=37, step_ratio=0.5).schedule(192, 256) == [((192, 256), 37)]
+    # Explicit scale_steps win; a ratio never rounds a scale to 0 steps.
+    assert [n for _, n in cfg.replace(scale_steps=(5, 4, 3, 2, 1)).schedule(384, 512)] == [5, 4, 3, 2, 1]
+    assert [n for _, n in cfg.replace(steps=2, step_ratio=0.1).schedule(384, 512)] == [2, 1, 1, 1, 1]
+    with pytest.raises(ImpastoError, match="step_ratio must be between 0.05 and 4"):
+        Config(step_ratio=0.0)

@@ -140,6 +140,8 @@ class Config:
     start_size: int | None = _f(256, "pyramid", "coarse-to-fine: first scale's long side (none: one scale)")
     scale_factor: float = _f(math.sqrt(2.0), "pyramid", "growth of the long side per scale")
     scale_steps: tuple[int, ...] | None = _f(None, "pyramid", "steps at each scale, e.g. 60,40,20 (overrides steps)")
+    step_ratio: float = _f(1.0, "pyramid", "steps at each finer scale relative to the scale before (steps is the "
+                           "first scale's): below 1 spends the steps where they are cheap")
     quality: str = _f("standard", "pyramid", "draft (1/8 of the steps at every scale), standard or fine (2x the "
                       "steps): the same schedule, less or more time")
 
@@ -233,7 +235,9 @@ class Config:
 
         full = self.size if self.size is not None else max(height, width)
         sizes = [scaled_size(height, width, s) for s in self.scale_sizes(full)]
-        steps = list(self.scale_steps) if self.scale_steps is not None else [self.steps] * len(sizes)
+        steps = (list(self.scale_steps) if self.scale_steps is not None
+                 else [max(1, round(self.steps * self.step_ratio**i)) if self.steps > 0 else 0
+                       for i in range(len(sizes))])
         if len(steps) != len(sizes):
             raise ImpastoError(
                 f"scale_steps has {len(steps)} values but this run has {len(sizes)} scales "
@@ -268,6 +272,8 @@ class Config:
             _whole("start_size", self.start_size, 16, MAX_SIZE)
         if not (math.isfinite(self.scale_factor) and 1.01 <= self.scale_factor <= 16.0):
             raise ImpastoError(f"scale_factor must be between 1.01 and 16 (got {self.scale_factor})")
+        if not (math.isfinite(self.step_ratio) and 0.05 <= self.step_ratio <= 4.0):
+            raise ImpastoError(f"step_ratio must be between 0.05 and 4 (got {self.step_ratio})")
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
             raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
         _whole("lbfgs_max_iter", self.lbfgs_max_iter, 1, 10_000)
