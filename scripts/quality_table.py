@@ -48,7 +48,14 @@ PAIRS: list[tuple[str, str, str, str | None]] = [
     ("tubingen_starry", "images/tubingen.jpg", "images/starry_night.jpg", "reference/tubingen_starry.png"),
     ("astronaut_wave", "images/astronaut.png", "images/the_wave.jpg", None),
     ("chelsea_composition", "images/chelsea.png", "images/composition_vii.jpg", None),
+    # The bundled demo inputs (public domain photo, impasto's own procedural painting): publishable.
+    ("demo", "repo:src/impasto/data/content.jpg", "repo:src/impasto/data/style.png", None),
 ]
+
+
+def where(rel: str, shared: Path) -> Path:
+    """``repo:PATH`` is inside this repository, anything else under ../shared."""
+    return ROOT / rel[5:] if rel.startswith("repo:") else shared / rel
 
 
 def before_config(size: int) -> Config:
@@ -108,7 +115,7 @@ def main() -> None:
                            "before": BEFORE, "after": Config(size=a.size).to_dict(), "pairs": {}}
     pairs = [x for x in PAIRS if a.pairs is None or x[0] in a.pairs]
     for name, c_rel, s_rel, r_rel in pairs:
-        content, style = a.shared / c_rel, a.shared / s_rel
+        content, style = where(c_rel, a.shared), where(s_rel, a.shared)
         c_rgb, s_rgb = load_image(content).rgb, load_image(style).rgb
         judge = QualityJudge(c_rgb, s_rgb, weights=weights)
         row: dict[str, Any] = {"content": c_rel, "style": s_rel}
