@@ -148,11 +148,13 @@ class StyleTransfer:
         self._terms: dict[str, float] = {}
         self._stop_reason = "steps"
         self._loaded: dict[str, Any] | None = None
+        self.initial: Tensor
+        """The first scale's start, [1, 3, H, W] in [0, 1]."""
         if init_image is not None:
             x = resize_to(as_rgb(init_image), self.sizes[0]).unsqueeze(0)
-            self._initial = (x.clamp(0.0, 1.0) if cfg.clamp else x).contiguous()
+            self.initial = (x.clamp(0.0, 1.0) if cfg.clamp else x).contiguous()
         else:
-            self._initial = initial_image(cfg, self.inputs.content, self.sizes[0], self.weights.preprocess)
+            self.initial = initial_image(cfg, self.inputs.content, self.sizes[0], self.weights.preprocess)
 
     # -- set-up ----------------------------------------------------------------------------------
     def _input_digest(self, init_image: Tensor | None) -> str:
@@ -196,7 +198,7 @@ class StyleTransfer:
     def current_image(self) -> Tensor:
         """The pixels as they are now: [3, H, W] RGB in [0, 1] on the CPU."""
         if self.pixels is None:
-            x = self._initial
+            x = self.initial
         else:
             avg = self.hooks.average.value if self.hooks.average is not None else None
             x = (avg if avg is not None else self.pixels.detach()) / self.config.pixel_scale
@@ -297,7 +299,7 @@ class StyleTransfer:
         scale."""
         cfg = self.config
         if self.pixels is None:
-            return self._initial * cfg.pixel_scale
+            return self.initial * cfg.pixel_scale
         avg = self.hooks.average.value if self.hooks.average is not None else None
         prev = avg if avg is not None else self.pixels.detach()
         x0 = F.interpolate(prev, size=size, mode="bicubic", align_corners=False)
