@@ -18,7 +18,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -88,7 +88,10 @@ def save_checkpoint(
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    return atomic_write(path, lambda fh: fh.write(buf.getbuffer()))
+    def write(fh: BinaryIO) -> None:
+        fh.write(buf.getbuffer())
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
