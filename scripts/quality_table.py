@@ -92,8 +92,14 @@ def step_cost(content: Any, style: Any, cfg: Config, weights: VGGWeights, steps:
     return out
 
 
-def run(content: Path, style: Path, cfg: Config, weights: VGGWeights, out_png: Path) -> dict[str, Any]:
-    st = StyleTransfer(content, [style], cfg, weights=weights)
+def run(content: Path, style: Path, cfg: Config, weights: VGGWeights, out_png: Path,
+        init: str | None = None) -> dict[str, Any]:
+    init_image = None
+    if init == "match":  # the palette start, before the engine has it as init="palette"
+        from impasto.losses.color import match_color
+
+        init_image = match_color(load_image(content).rgb, load_image(style).rgb)
+    st = StyleTransfer(content, [style], cfg, weights=weights, init_image=init_image)
     t0 = time.perf_counter()
     img = None
     for ev in st.run():
@@ -135,13 +141,16 @@ def main() -> None:
         c_rgb, s_rgb = load_image(content).rgb, load_image(style).rgb
         judge = QualityJudge(c_rgb, s_rgb, weights=weights)
         row: dict[str, Any] = {"content": c_rel, "style": s_rel}
-        runs = {"after": Config(size=a.size).replace(**json.loads(a.after))}
+        after = dict(json.loads(a.after))
+        after_init = after.pop("_init", None)
+        runs = {"after": Config(size=a.size).replace(**after)}
         if not (a.skip_before and name in old.get("pairs", {})):
             runs = {"before": before_config(a.size), **runs}
         else:
             row["before"] = old["pairs"][name]["before"]
         for which, cfg in runs.items():
-            r = run(content, style, cfg, weights, a.out / str(a.size) / f"{name}_{which}.png")
+            r = run(content, style, cfg, weights, a.out / str(a.size) / f"{name}_{which}.png",
+                    after_init if which == "after" else None)
             r["scores"] = judge(load_image(r["image"]).rgb).to_dict()
             r["step_cost"] = step_cost(c_rgb, s_rgb, cfg, weights)
             r["predicted_seconds"] = sum(
