@@ -49,7 +49,7 @@ def _panel(path: Path, title: str, lines: list[str]) -> Image.Image:
         im = f.convert("RGB")
     w = max(1, round(im.width * PANEL_H / im.height))
     im = im.resize((w, PANEL_H), Image.Resampling.LANCZOS)
-    w = max(w, 190)
+    w = max(w, 250)
     panel = Image.new("RGB", (w, PANEL_H + TEXT_H), "white")
     panel.paste(im, ((w - im.width) // 2, 0))
     d = ImageDraw.Draw(panel)
@@ -64,7 +64,7 @@ def _score_lines(r: dict[str, Any]) -> list[str]:
     s = r["scores"]
     secs = f"{r['seconds']:.0f} s" if "seconds" in r else "GPU, 1000 iterations"
     if "cost_final_steps" in r:
-        secs = f"{r['cost_final_steps']:.0f} final-size steps (loaded CPU: {r['seconds']:.0f} s)"
+        secs = f"{r['cost_final_steps']:.0f} final-size steps"
     if "predicted_seconds" in r:
         secs += f" (idle est. {r['predicted_seconds']:.0f} s)"
     return [secs, f"style {s['style']:.3f}  deep {s['deep']:.3f}",
@@ -85,7 +85,8 @@ def strip(row: dict[str, Any], shared: Path, size: int, with_before: bool) -> Im
     if with_before and "before" in row:
         panels.append(_panel(Path(row["before"]["image"]), f"impasto default, {size} px", _score_lines(row["before"])))
     after = row["after"].get("variant")
-    title = f"impasto {after}, {size} px" if after else f"impasto new default, {size} px"
+    names = {"match100": "palette start", "match50": "palette start, 50 steps"}
+    title = f"impasto {names.get(after, after)}, {size} px" if after else f"impasto new default, {size} px"
     panels.append(_panel(Path(row["after"]["image"]), title, _score_lines(row["after"])))
     gap = 6
     out = Image.new("RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), PANEL_H + TEXT_H), "white")

@@ -123,6 +123,8 @@ def main() -> None:
     p.add_argument("--after", default="{}", help="Config changes of the 'after' run (JSON; default: today's Config())")
     p.add_argument("--from-levers", nargs="+", default=None, metavar="PAIR=DIR:BEFORE:AFTER",
                    help="do not run: assemble rows from scripts/quality_levers.py output (levers.json in DIR)")
+    p.add_argument("--step-seconds", type=float, default=None,
+                   help="with --from-levers: idle seconds of one final-size step, for the 'predicted' column")
     a = p.parse_args()
     a.shared = a.shared or shared_dir()
     if a.from_levers:
@@ -191,7 +193,8 @@ def assemble(a: argparse.Namespace) -> None:
             row[which] = {"image": str(Path(folder) / f"{variant}.png"), "seconds": run["seconds"],
                           "cost_final_steps": run["cost_final_steps"], "variant": variant,
                           "changes": run["changes"], "steps": run["steps"], "sizes": run["sizes"],
-                          "scores": run["final"], "trajectory": [
+                          "scores": run["final"], **({"predicted_seconds": run["cost_final_steps"] * a.step_seconds}
+                                                     if a.step_seconds else {}), "trajectory": [
                               {"size": sc["size"], "cost": sc["cost"], **{k: sc["judge"][k] for k in
                                                                          ("style", "deep", "content", "color")}}
                               for sc in run["scales"]]}
@@ -199,6 +202,8 @@ def assemble(a: argparse.Namespace) -> None:
             row["reference"] = {"image": pair[3], "scores": lev["reference"]}
         doc["pairs"][name] = row
     doc["load_start"], doc["load_end"] = [min(loads)], [max(loads)]
+    if a.step_seconds:
+        doc["step_seconds"] = a.step_seconds
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(doc, indent=1))
     md = table_markdown(doc)
