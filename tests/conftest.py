@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,18 @@ import torch
 from impasto.io.images import save_image
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
 
-SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_path(env: str, default: str) -> Path:
+    """A folder shared beside the repository: ``$env`` if set, else ``default`` relative to the repo root
+    (tests and scripts only: product code never reads these)."""
+    value = os.environ.get(env)
+    return Path(value).expanduser() if value else (REPO_ROOT / default).resolve()
+
+
+SHARED_IMAGES = shared_path("IMPASTO_IMAGES", "../shared/images")
+SHARED_SEEDS = shared_path("IMPASTO_SEEDS", "../shared/seeds")
 
 
 def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
