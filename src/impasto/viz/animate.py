@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from torch import Tensor
 from impasto.config import Config
 from impasto.engine import ImageLike, StyleTransfer, as_rgb
 from impasto.errors import ImpastoError
+from impasto.io.atomic import atomic_write
 from impasto.io.images import to_pil
 from impasto.vgg.weights import VGGWeights, load_weights
 
@@ -90,12 +92,15 @@ def write_animation(frames: Sequence[Tensor], path: str | os.PathLike[str], *, f
     mp4 = out.suffix.lower() == ".mp4"
     images = _common_size(frames, even=mp4)
     images += [images[-1]] * max(0, hold_last)
-    fd, tmp = tempfile.mkstemp(prefix=".impasto-", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
-        if mp4:
-            import imageio.v2 as iio
+    if mp4:
+        import shutil
 
+        import imageio.v2 as iio
+
+        # ffmpeg needs a named file with the container's suffix: encode in a private temporary folder,
+        # then hand the bytes to the one atomic writer.
+        with tempfile.TemporaryDirectory(prefix="impasto-") as work:
+            tmp = os.path.join(work, "frames.mp4")
             writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
                                     quality=8, pixelformat="yuv420p", macro_block_size=1)
             try:
@@ -103,18 +108,19 @@ def write_animation(frames: Sequence[Tensor], path: str | os.PathLike[str], *, f
                     writer.append_data(np.asarray(im))
             finally:
                 writer.close()
-        else:
-            # One adaptive palette per frame: paintings need more than a shared 256-colour palette.
-            pal = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-                   for im in images]
-            pal[0].save(tmp, format="GIF", save_all=True, append_images=pal[1:],
-                        duration=round(1000.0 / fps), loop=0, optimize=False, disposal=1)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an animation is an ordinary output file
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+            def copy(fh: BinaryIO) -> None:
+                with open(tmp, "rb") as src:
+                    shutil.copyfileobj(src, fh)
+
+            atomic_write(out, copy)
+    else:
+        # One adaptive palette per frame: paintings need more than a shared 256-colour palette.
+        pal = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+               for im in images]
+        atomic_write(out, lambda fh: pal[0].save(fh, format="GIF", save_all=True, append_images=pal[1:],
+                                                 duration=round(1000.0 / fps), loop=0, optimize=False,
+                                                 disposal=1))
     return out
 
 

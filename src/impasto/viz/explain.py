@@ -28,6 +28,7 @@ from impasto import losses
 from impasto.config import Config
 from impasto.engine import ImageLike, StyleTransfer, as_rgb
 from impasto.errors import ImpastoError
+from impasto.io.atomic import atomic_write
 from impasto.io.images import resize_to, scaled_size
 from impasto.vgg.features import VGGFeatures, canonical_layer
 from impasto.vgg.weights import VGGWeights, load_weights
@@ -190,14 +191,10 @@ def contact_sheet(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right", fontsize=9)
     out = Path(path)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
     try:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-        tmp.replace(out)
+        atomic_write(out, lambda fh: fig.savefig(fh, format="png", bbox_inches="tight"))
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 
