@@ -238,38 +238,64 @@ class quiet_stderr:  # noqa: N801 - used like contextlib's lower-case context ma
         self._restore()
 
 
-def _check_png_stream(path: Path) -> None:
-    """Refuse a PNG whose compressed image data (the IDAT chunks' zlib stream) ends before its end.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
-    Pillow decodes such a file without complaint and fills the missing rows with black; checking that
-    the zlib stream reaches its end marker costs one decompression pass into a small buffer.
+
+def _png_raw_size(width: int, height: int, depth: int, color: int, interlace: int) -> int:
+    """Bytes of filtered scanlines a complete PNG image decompresses to (each row: filter byte + pixels)."""
+    bits = _PNG_CHANNELS.get(color, 4) * depth
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * (1 + (w * bits + 7) // 8)
+
+    if not interlace:
+        return rows(width, height)
+    # Adam7: seven passes, each a sub-image with its own rows.
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    return sum(rows((width - x0 + dx - 1) // dx if width > x0 else 0, (height - y0 + dy - 1) // dy if height > y0 else 0)
+               for x0, y0, dx, dy in passes)
+
+
+def _check_png_stream(path: Path) -> None:
+    """Refuse a PNG whose image data (the IDAT chunks' zlib stream) holds fewer rows than its header says.
+
+    Pillow decodes such a file without complaint and fills the missing rows with black. One pass of
+    decompression into a small buffer counts the bytes; nothing is kept.
     """
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != b"\x89PNG\r\n\x1a\n":
                 return
             d = zlib.decompressobj()
+            need = got = -1
             while True:
                 head = fh.read(8)
                 if len(head) < 8:
                     break
                 length = int.from_bytes(head[:4], "big")
                 kind = head[4:8]
-                if kind == b"IDAT":
+                if kind == b"IHDR":
+                    hdr = fh.read(length)
+                    w, h = int.from_bytes(hdr[0:4], "big"), int.from_bytes(hdr[4:8], "big")
+                    need, got = _png_raw_size(w, h, hdr[8], hdr[9], hdr[12]), 0
+                    fh.seek(4, os.SEEK_CUR)
+                elif kind == b"IDAT":
                     data = fh.read(length)
                     while data and not d.eof:
-                        d.decompress(data, 1 << 16)
+                        got += len(d.decompress(data, 1 << 16))
                         data = d.unconsumed_tail
                     fh.seek(4, os.SEEK_CUR)
                 elif kind == b"IEND":
                     break
                 else:
                     fh.seek(length + 4, os.SEEK_CUR)
-                if d.eof:
+                if got >= need >= 0:
                     return
-    except (OSError, zlib.error) as err:
+    except (OSError, zlib.error, IndexError) as err:
         raise ImpastoError(f"cannot decode {path}: corrupt image data ({_one_line(err)})") from None
-    raise ImpastoError(f"cannot decode {path}: the image data ends early (truncated or damaged PNG)")
+    if need >= 0:
+        raise ImpastoError(f"cannot decode {path}: the image data ends early ({max(got, 0):,} of {need:,} bytes; "
+                           "a truncated or damaged PNG)")
 
 
 def _exif_transpose(img: Image.Image) -> Image.Image:
