@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import numpy as np
 import torch
@@ -202,12 +202,19 @@ def balance_grid(frames: Sequence[BalanceFrame], path: str | os.PathLike[str], p
     return save_image(rgb, path)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (no usage block) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def cli_balance(argv: Sequence[str]) -> int:
     """``impasto balance CONTENT STYLE -o sweep.gif|.mp4 [--frames N] [--steps N] [--size PX] [--grid PNG]``."""
     from impasto import presets
     from impasto.io.images import check_output_path, load_image
 
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="impasto balance",
         description="Animate L = α·content + (1−α)·style from style only (α=0) to content only (α=1); "
         "each frame warm-starts from the previous one.",
@@ -229,8 +236,17 @@ def cli_balance(argv: Sequence[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(list(argv))
-    if args.steps < 1 or args.size < 16:
-        raise ImpastoError("--steps must be >= 1 and --size >= 16")
+    # Everything is checked before the sweep: a bad --fps used to fail only after every frame was made.
+    if not 1 <= args.steps <= 100_000 or not 16 <= args.size <= 8192:
+        raise ImpastoError("--steps must be from 1 to 100000 and --size from 16 to 8192")
+    if not 2 <= args.frames <= 1000:
+        raise ImpastoError(f"--frames must be from 2 to 1000 (got {args.frames})")
+    if args.first_steps is not None and not 1 <= args.first_steps <= 100_000:
+        raise ImpastoError(f"--first-steps must be from 1 to 100000 (got {args.first_steps})")
+    if not (math.isfinite(args.fps) and 0.1 <= args.fps <= 120.0):
+        raise ImpastoError(f"--fps must be a number from 0.1 to 120 (got {args.fps})")
+    if not (math.isfinite(args.span) and 1.0 < args.span <= 1e12):
+        raise ImpastoError(f"--span must be a number above 1, at most 1e12 (got {args.span})")
     inputs = [args.content, args.style]
     out = check_animation_path(args.output, inputs)
     grid = Path(args.grid) if args.grid else out.with_name(out.stem + "_grid.png")

@@ -203,7 +203,9 @@ def cli_explain(argv: Sequence[str]) -> int:
     from impasto import presets
     from impasto.io.images import check_output_path, load_image, read_metadata
 
-    p = argparse.ArgumentParser(prog="impasto explain",
+    from impasto.viz.animate import OneLineParser
+
+    p = OneLineParser(prog="impasto explain",
                                 description="A contact sheet: images, feature maps, Gram matrices, edges, losses.")
     p.add_argument("content")
     p.add_argument("style")
@@ -216,8 +218,9 @@ def cli_explain(argv: Sequence[str]) -> int:
     p.add_argument("--steps", type=int, default=60, help="steps of the short run made when needed (default: 60)")
     p.add_argument("--preset", metavar="NAME", help="configuration of the short run (default: impasto's own)")
     args = p.parse_args(list(argv))
-    if args.channels < 1 or args.size < 32 or args.steps < 1:
-        raise ImpastoError("--channels and --steps must be >= 1 and --size >= 32")
+    if not 1 <= args.channels <= 64 or not 32 <= args.size <= 4096 or not 1 <= args.steps <= 100_000:
+        # --channels 100000 used to reach PIL's image size limit after the whole run.
+        raise ImpastoError("--channels must be from 1 to 64, --size from 32 to 4096 and --steps from 1 to 100000")
     inputs = [args.content, args.style] + ([args.result] if args.result else [])
     out = check_output_path(args.output, inputs)
     if out.suffix.lower() != ".png":
