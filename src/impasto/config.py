@@ -181,7 +181,8 @@ class Config:
         if unknown:
             raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
         changes = {k: _coerce(k, v) for k, v in changes.items()}
-        if "lbfgs_max_step" not in changes and (changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1):
+        needs_off = changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1
+        if "lbfgs_max_step" not in changes and needs_off:
             # The trust region applies only to single-iteration L-BFGS without a line search: asking for
             # either without naming a step limit turns it off rather than refusing the default.
             changes["lbfgs_max_step"] = None
@@ -302,7 +303,8 @@ class Config:
         _whole("tol_window", self.tol_window, 1, MAX_STEPS)
         if self.scale_steps is not None:
             if not self.scale_steps or len(self.scale_steps) > MAX_SCALES:
-                raise ImpastoError(f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
+                raise ImpastoError(
+                    f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
             for s in self.scale_steps:
                 _whole("scale_steps", s, 0, MAX_STEPS)
         if self.regions and not self.mask:

@@ -47,7 +47,6 @@ from impasto.optim import (
 from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
-
 STATE_FORMAT = "impasto-state/1"
 
 
@@ -229,7 +228,8 @@ class StyleTransfer:
             raise ImpastoError(f"not an impasto run state (format {state.get('format')!r}, expected {STATE_FORMAT})")
         if state.get("version") != __version__:
             raise ImpastoError(
-                f"this run state was saved by impasto {state.get('version')}, this is {__version__}: start the run again"
+                f"this run state was saved by impasto {state.get('version')}, this is {__version__}: "
+                "start the run again"
             )
         if state.get("digest") != self._digest:
             raise ImpastoError("this run state belongs to other input images or another configuration")
