@@ -308,9 +308,9 @@ class Config:
             for s in self.scale_steps:
                 _whole("scale_steps", s, 0, MAX_STEPS)
         if self.regions and not self.mask:
-            raise ImpastoError("regions need a mask image (mask, --mask FILE)")
+            raise ImpastoError("regions need a mask image (the mask field)")
         if self.mask and not self.regions:
-            raise ImpastoError("a mask needs at least one region, e.g. --region red=1 --region blue=content")
+            raise ImpastoError("a mask needs at least one region, e.g. red=1 and blue=content")
         seen: set[tuple[int, int, int]] = set()
         parsed = [parse_region(spec) for spec in self.regions]
         for spec, (color, _) in zip(self.regions, parsed):
