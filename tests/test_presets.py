@@ -165,18 +165,19 @@ def test_tf_tutorial_style_and_tv_forms() -> None:
     assert float(losses.tv_loss(x, "l1")) == pytest.approx(3.0 + 0.5 + 1.0 + 2.5)
 
 
+@pytest.mark.slow
 def test_initial_images(real_content: torch.Tensor) -> None:
     vgg = load_weights(None)
     # Keras 'white image': ones in the Caffe input space = (1 + mean)/255 per channel, RGB order.
     st = StyleTransfer(real_content, [real_content], preset_config("keras-white", allow_vgg19=True).replace(size=32),
                        weights=vgg)
     want = torch.tensor([(1 + 123.68) / 255, (1 + 116.779) / 255, (1 + 103.939) / 255]).view(1, 3, 1, 1)
-    assert torch.allclose(st._initial, want.expand_as(st._initial), atol=1e-6)
-    assert torch.allclose(CAFFE.apply(st._initial), torch.ones_like(st._initial), atol=1e-4)
+    assert torch.allclose(st.initial, want.expand_as(st.initial), atol=1e-6)
+    assert torch.allclose(CAFFE.apply(st.initial), torch.ones_like(st.initial), atol=1e-4)
     # Coursera: 0.6·(mean ± 20/255) + 0.4·content, in pixel units.
     cfg = preset_config("coursera").replace(size=32)
     st = StyleTransfer(real_content, [real_content], cfg, weights=vgg)
-    noise = (st._initial - 0.4 * resize_to(real_content, st.sizes[0])) / 0.6
+    noise = (st.initial - 0.4 * resize_to(real_content, st.sizes[0])) / 0.6
     mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / 255
     dev = (noise - mean) * 255
     assert 19.0 < float(dev.abs().max()) <= 20.0 + 1e-3
@@ -220,7 +221,7 @@ def test_each_preset_runs_end_to_end(name: str, tmp_path: Path) -> None:
     last = events[-1]
     assert last.image is not None and last.image.shape == (3, 24, 32)
     assert math.isfinite(last.loss) and last.loss > 0
-    assert not torch.equal(last.image, st._initial[0].clamp(0, 1))
+    assert not torch.equal(last.image, st.initial[0].clamp(0, 1))
 
 
 def test_keras_white_needs_weights(capsys: pytest.CaptureFixture[str]) -> None:
@@ -310,13 +311,14 @@ def test_clamp_before_eval_keeps_every_evaluation_in_range(real_content: torch.T
         assert inside == flag  # N(0, 1) noise starts far outside [0, 1]
 
 
+@pytest.mark.slow
 def test_init_image_overrides_config_init(real_content: torch.Tensor) -> None:
     vgg = load_weights(None)
     warm = torch.full((3, 12, 16), 0.25)
     st = StyleTransfer(real_content, [real_content], Config(size=32, start_size=None, steps=0, init="noise"),
                        weights=vgg, init_image=warm)
-    assert st._initial.shape == (1, 3, 24, 32)
-    assert torch.allclose(st._initial, torch.full_like(st._initial, 0.25))
+    assert st.initial.shape == (1, 3, 24, 32)
+    assert torch.allclose(st.initial, torch.full_like(st.initial, 0.25))
     events = list(st.run())
     assert events[-1].image is not None and torch.allclose(events[-1].image, torch.full((3, 24, 32), 0.25))
 
