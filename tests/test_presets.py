@@ -47,8 +47,8 @@ SOURCE: dict[str, dict[str, object]] = {
         content_layers=("conv_4",), style_layers=("conv_1", "conv_2", "conv_3", "conv_4", "conv_5"),
         style_layer_weights=None, pooling="max", gram_norm="abcd", content_loss="mse", style_loss="mse",
         content_weight=1.0, style_weight=1000.0**2, tv_weight=0.0, optimizer="lbfgs", lr=1.0,
-        lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=False, init="noise", noise="gaussian",
-        noise_scale=1.0, noise_mean=0.0, pixel_scale=1.0, clamp=True, clamp_before_eval=True, size=256,
+        lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=False, init="content",
+        pixel_scale=1.0, clamp=False, clamp_before_eval=False, size=256,
         start_size=None, steps=31,
     ),
     "tf-tutorial": dict(
@@ -64,6 +64,7 @@ SOURCE: dict[str, dict[str, object]] = {
         style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
         style_layer_weights=(0.2,) * 5, content_loss="sse", gram_norm="none", style_loss="keras",
         content_weight=1e-2, style_weight=1.0, init="preprocessed-ones", tv_weight=0.0, start_size=None,
+        optimizer="adam", adam_betas=(0.9, 0.999), adam_eps=1e-7, pixel_scale=255.0, clamp=False,
     ),
     "gatys": dict(
         content_layers=("relu4_2",), style_layers=FIVE, style_layer_weights=(0.2,) * 5, pooling="avg",
