@@ -26,7 +26,6 @@ def shared_path(env: str, default: str) -> Path:
 
 
 SHARED_IMAGES = shared_path("IMPASTO_IMAGES", "../shared/images")
-"""The one setting for the shared test photos and paintings (tests and scripts only, never product code)."""
 SHARED_SEEDS = shared_path("IMPASTO_SEEDS", "../shared/seeds")
 
 

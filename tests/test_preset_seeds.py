@@ -145,8 +145,7 @@ def test_straight_through_clamp_is_the_write_ups_clamped_clone() -> None:
     assert p.tolist() == [-0.5, 0.25, 1.5]  # the parameter itself is untouched
 
 
-@pytest.mark.xfail(strict=True, reason="needs CLI change: Config field clamp_in_loss (config.py) set by the preset")
 def test_pytorch_stylecnn_loss_sees_a_clamped_clone() -> None:
     cfg = preset_config("pytorch-stylecnn")
     assert cfg.clamp is False and cfg.clamp_before_eval is False
-    assert getattr(cfg, "clamp_in_loss") is True
+    assert cfg.clamp_in_loss is True

@@ -167,7 +167,9 @@ def test_nan_in_a_user_weights_file_is_named(tmp_path: Path) -> None:
 
 
 # -- small and degenerate images ---------------------------------------------------------------------------
-def test_small_images_are_upsampled_for_the_network_and_thin_ones_refused(tiny_weights: Callable[..., W.VGGWeights]) -> None:
+def test_small_images_are_upsampled_for_the_network_and_thin_ones_refused(
+    tiny_weights: Callable[..., W.VGGWeights],
+) -> None:
     model = VGGFeatures(tiny_weights(), ["relu4_2", "relu5_1"])
     assert model.min_side() == 16
     out = model(torch.rand(1, 3, 6, 16))  # --size 16 of a 40x16 photo: was "Output size is too small"

@@ -119,6 +119,9 @@ class Config:
                      flag="--no-clamp")
     clamp_before_eval: bool = _f(False, "optimiser", "also clip pixels at the start of every loss evaluation, "
                                  "inside the optimiser's closure")
+    clamp_in_loss: bool = _f(False, "optimiser", "the loss sees the pixels clipped to range while the gradient "
+                             "passes straight through and the pixels themselves are not clipped (the PyTorch "
+                             "tutorial's clamped clone)")
 
     # -- start ---------------------------------------------------------------------------------
     init: str = _f("content", "start", "start image: content, noise, white, blend, preprocessed-ones, or an image file")

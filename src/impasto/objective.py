@@ -65,10 +65,8 @@ class LossForms:
 
     @classmethod
     def from_config(cls, cfg: Config) -> LossForms:
-        # ``clamp_in_loss`` is read only where the Config has it (the field is proposed to the lead):
-        # until then the straight-through clamp is reachable through LossForms directly.
         return cls(cfg.content_loss, cfg.gram_norm, cfg.style_loss, cfg.tv_loss, cfg.style_kind,
-                   cfg.hist_weight, cfg.normalize_gradients, bool(getattr(cfg, "clamp_in_loss", False)))
+                   cfg.hist_weight, cfg.normalize_gradients, cfg.clamp_in_loss)
 
 
 def straight_through_clamp(x: Tensor, low: float, high: float) -> Tensor:

@@ -134,10 +134,6 @@ def _coursera() -> Config:
     )
 
 
-_HAS_CLAMP_IN_LOSS = "clamp_in_loss" in Config.__dataclass_fields__
-_CLAMP_IN_LOSS: dict[str, Any] = {"clamp_in_loss": True} if _HAS_CLAMP_IN_LOSS else {}
-"""The straight-through clamp of :func:`impasto.objective.straight_through_clamp`, once Config has its field."""
-
 
 def _pytorch_stylecnn() -> Config:
     return Config(
@@ -164,7 +160,7 @@ def _pytorch_stylecnn() -> Config:
         # (objective.straight_through_clamp, waiting for a Config field), neither clamp is applied.
         clamp=False,
         clamp_before_eval=False,
-        **_CLAMP_IN_LOSS,
+        clamp_in_loss=True,
         init="content",
         steps=31,
         size=256,
@@ -368,10 +364,7 @@ PRESETS: dict[str, Preset] = {
             (
                 "departure: the write-up clamps a clone inside the closure («pastiche = self.pastiche.clone()», "
                 "«pastiche.data.clamp_(0, 1)»): the loss sees clamped pixels, the gradient passes straight "
-                "through and the optimised parameter is never clamped; "
-                + ("impasto does the same (clamp_in_loss)" if _HAS_CLAMP_IN_LOSS else
-                   "impasto does not clamp at all yet (the loss sees the unclamped pixels, which start inside "
-                   "[0, 1]); the result is clipped when saved"),
+                "through and the optimised parameter is never clamped; impasto does the same (clamp_in_loss)",
             ),
             cli_defaults={"save_every": 10},
         ),
@@ -439,7 +432,8 @@ PRESETS: dict[str, Preset] = {
                        "36 = 4·3² (channels hard-coded to 3); size = rows·cols at every layer"),
                 Stated("gram_norm", "none", "K.dot(features,K.transpose(features))",
                        "gram = K.dot(features,K.transpose(features))"),
-                Stated("content_loss", "sse", "tf.reduce_sum", "return tf.reduce_sum(tf.square(white_pred - base_pred))"),
+                Stated("content_loss", "sse", "tf.reduce_sum",
+                       "return tf.reduce_sum(tf.square(white_pred - base_pred))"),
                 Stated("content_weight", 1e-2, "1×10^{-2}",
                        "I found a ratio of 1×10^{-2} to compose reasonable results.",
                        "α/β = 1e-2 with style_weight 1"),

@@ -262,7 +262,8 @@ def _png_raw_size(width: int, height: int, depth: int, color: int, interlace: in
         return rows(width, height)
     # Adam7: seven passes, each a sub-image with its own rows.
     passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-    return sum(rows((width - x0 + dx - 1) // dx if width > x0 else 0, (height - y0 + dy - 1) // dy if height > y0 else 0)
+    return sum(rows((width - x0 + dx - 1) // dx if width > x0 else 0,
+                    (height - y0 + dy - 1) // dy if height > y0 else 0)
                for x0, y0, dx, dy in passes)
 
 

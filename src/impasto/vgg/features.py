@@ -14,7 +14,6 @@ the literal pre-activation output and ``relu4_2`` the post-activation one.
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Iterable
 
@@ -171,7 +170,8 @@ class VGGFeatures(nn.Module):
     def min_side(self) -> int:
         """The smallest input side the deepest requested layer accepts (each 2x2 pooling halves it)."""
         deepest = max((self._ops.index(n) for n in self.layers), default=0)
-        return 2 ** sum(1 for x in self._ops[: deepest + 1] if x.startswith("pool"))
+        pools = sum(1 for x in self._ops[: deepest + 1] if x.startswith("pool"))
+        return int(2**pools)
 
     def fit_input(self, x: Tensor) -> Tensor:
         """``x`` [N, 3, H, W], upsampled (bilinear, differentiably) so its short side reaches

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -246,7 +246,11 @@ def _write_cache(path: Path, convs: _Convs, source_sha: str) -> None:
             "preprocess": "caffe",
         }
         data = save(tensors, metadata=meta)
-        atomic_write(path, lambda fh: fh.write(data))
+
+        def write(fh: BinaryIO) -> None:
+            fh.write(data)
+
+        atomic_write(path, write)
     except Exception:  # noqa: BLE001
         pass
 
