@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m impasto.bench
+	IMPASTO_IMAGES=$${IMPASTO_IMAGES:-../shared/images} $(PY) -m impasto.bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts
