@@ -265,3 +265,17 @@ def test_full_disk_animation_is_one_line_error(tmp_path: Path) -> None:
         pytest.skip("no /dev/full")
     with pytest.raises(ImpastoError):
         animate.write_animation([_rgb()], "/dev/full")
+
+
+def test_save_result_rescues_even_when_the_metadata_broke_the_save(tmp_path: Path) -> None:
+    res = save_result(_rgb(), tmp_path / "out.jpg", metadata={"bad": object()})
+    assert res.rescued and "JSON-serialisable" in (res.problem or "")
+    assert res.path == tmp_path / "out.rescued.png" and read_metadata(res.path) is None
+    assert load_image(res.path).rgb.shape == (3, 8, 8) and not (tmp_path / "out.jpg").exists()
+
+
+def test_save_result_falls_back_to_another_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = tmp_path / "removed-during-the-run"
+    monkeypatch.chdir(tmp_path)
+    res = save_result(_rgb(), gone / "out.png")
+    assert res.rescued and res.path == tmp_path / "out.rescued.png" and "does not exist" in (res.problem or "")

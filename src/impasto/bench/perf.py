@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -673,7 +673,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from impasto.io.atomic import atomic_write
 
     data = json.dumps(record, indent=1).encode()
-    atomic_write(out / "bench.json", lambda fh: fh.write(data))
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    atomic_write(out / "bench.json", write)
     print(f"wrote {out / 'bench.json'}")
     return 0
 

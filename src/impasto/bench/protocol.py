@@ -38,7 +38,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import torch
 
@@ -240,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": "python -m impasto.bench.protocol " + " ".join(sys.argv[1:] if argv is None else argv),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.processor() or
         platform.machine(), "cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device,
-        "threads": args.threads or torch.get_num_threads(), "size": args.size, "variants": {t: VARIANTS[t] for t in tools},
+        "threads": args.threads or torch.get_num_threads(), "size": args.size,
+        "variants": {t: VARIANTS[t] for t in tools},
         "protocol": {"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
                      "e2e_steps": args.e2e_steps},
         "loadavg": {"start": _loadavg()},
@@ -308,7 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from impasto.io.atomic import atomic_write
 
     data = (json.dumps(record, indent=1) + "\n").encode()
-    atomic_write(args.out, lambda fh: fh.write(data))
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    atomic_write(args.out, write)
     print(f"wrote {args.out}")
     return 0
 
