@@ -19,10 +19,18 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from impasto.batch.jobs import OUTPUT_FORMATS, JobRequest, JobResult, JobSpec, grid_requests, read_manifest, \
-    resolve_jobs
+from impasto.batch.jobs import (
+    OUTPUT_FORMATS,
+    JobRequest,
+    JobResult,
+    JobSpec,
+    grid_requests,
+    read_manifest,
+    resolve_jobs,
+)
 from impasto.config import Config
 from impasto.errors import ImpastoError
 
@@ -217,14 +225,17 @@ class Display:
 
 
 def summary_table(results: Sequence[JobResult]) -> str:
-    """One row per job: output, status, seconds, steps, attempts, note (the error for failures)."""
-    rows = [("output", "status", "seconds", "steps", "attempts", "note")]
+    """One row per job: output, status, wall seconds (dispatch to written file, including a worker's start-up),
+    compute seconds (the optimisation of the finishing attempt), steps, attempts, note (the error of a failure)."""
+    rows = [("output", "status", "wall s", "compute s", "steps", "attempts", "note")]
     for r in results:
         out = r.output
         rows.append((r.job.name, r.status, f"{r.seconds:.1f}" if r.status != "skipped" else "-",
-                     str(out.steps) if out else "-", str(out.attempt) if out else "-", r.error or r.note))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + ("  " + row[5] if row[5] else "")
+                     f"{out.seconds:.1f}" if out else "-", str(out.steps) if out else "-",
+                     str(out.attempt) if out else "-", r.error or r.note))
+    n = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(n)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:n], widths)) + ("  " + row[n] if row[n] else "")
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
@@ -235,8 +246,6 @@ def summary_table(results: Sequence[JobResult]) -> str:
 
 def plan(args: argparse.Namespace, shared: SharedConfig) -> list[JobSpec]:
     """The batch's jobs from --contents/--styles or --manifest (ImpastoError for bad input)."""
-    from pathlib import Path
-
     if args.manifest and (args.contents or args.styles):
         raise ImpastoError("give --manifest or --contents/--styles, not both")
     requests: list[JobRequest]
@@ -249,14 +258,8 @@ def plan(args: argparse.Namespace, shared: SharedConfig) -> list[JobSpec]:
     outdir = Path(args.outdir).expanduser()
     if outdir.exists() and not outdir.is_dir():
         raise ImpastoError(f"-o {outdir} is a file; give a folder")
-    if not outdir.exists():
-        if not outdir.parent.is_dir():
-            raise ImpastoError(f"the folder holding -o {outdir} does not exist; create it first")
-        if not args.dry_run:
-            try:
-                outdir.mkdir()
-            except OSError as e:
-                raise ImpastoError(f"cannot create {outdir}: {e.strerror or e}") from None
+    if not outdir.exists() and not outdir.parent.is_dir():
+        raise ImpastoError(f"the folder holding -o {outdir} does not exist; create it first")
     return resolve_jobs(requests, str(outdir), shared, ext=args.format, checkpoint_every=args.checkpoint_every,
                         finalize=shared.finalize)
 
@@ -279,6 +282,12 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
         return 0
     backend = make_backend(args.backend, workers=args.workers, threads=args.threads, jobs=len(jobs),
                            max_retries=args.max_retries, address=args.address, gpus_per_worker=args.gpus_per_worker)
+    outdir = Path(args.outdir).expanduser()
+    if not outdir.exists():  # only now: a command line with a mistake leaves nothing behind
+        try:
+            outdir.mkdir()
+        except OSError as e:
+            raise ImpastoError(f"cannot create {outdir}: {e.strerror or e}") from None
     display = Display(err, args.quiet)
     results: dict[str, JobResult] = {}
     t0 = time.monotonic()

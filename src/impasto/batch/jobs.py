@@ -246,7 +246,7 @@ def read_manifest(path: str) -> list[JobRequest]:
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError as e:
+            except json.JSONDecodeError as e:
                 raise ImpastoError(f"{p.name} line {i}: not JSON ({e.msg})") from None
             if not isinstance(obj, dict):
                 raise ImpastoError(f"{p.name} line {i}: expected a JSON object, got {type(obj).__name__}")

@@ -9,8 +9,9 @@ of many machines, GPU scheduling (``num_gpus`` per actor), restarts of dead work
 - Inputs: every input file goes into the object store once (``ray.put``); a worker uses the path as it
   is when that file exists on its machine with the same sha256 (one machine, or a shared filesystem)
   and otherwise fetches the bytes into a node-local, content-addressed cache.
-- Code: the driver's ``impasto`` package is shipped to the workers (``runtime_env`` ``py_modules``),
-  so the cluster runs exactly the code that planned the batch.
+- Code: when this backend connects to Ray itself, the driver's ``impasto`` package is shipped to the
+  workers (``runtime_env`` ``py_modules``), so the cluster runs exactly the code that planned the batch.
+  A program that calls ``ray.init`` itself chooses: :func:`runtime_env` gives the same setting.
 - Results: actors return 8-bit pixels; the coordinator, which holds each output's lock, writes the file
   atomically (see :mod:`impasto.batch.runner`).
 """
@@ -83,6 +84,13 @@ def materialize(blobs: Mapping[str, tuple[str, Any]], get: Any) -> dict[str, str
     return out
 
 
+def runtime_env() -> dict[str, Any]:
+    """The Ray ``runtime_env`` that ships this process's ``impasto`` package to the workers (for ``ray.init``;
+    Ray accepts local folders only there, not per actor)."""
+    pkg = str(Path(impasto.__file__).resolve().parent)
+    return {"py_modules": [pkg], "excludes": ["__pycache__", "*.pyc"]}
+
+
 class BatchActor:
     """The Ray actor (decorated in :meth:`RayBackend.start`, so importing this module needs no Ray)."""
 
@@ -141,11 +149,9 @@ class RayBackend:
         if self._actors:
             return
         ray = self._ray = _require_ray()
-        pkg = str(Path(impasto.__file__).resolve().parent)
-        runtime_env = {"py_modules": [pkg], "excludes": ["__pycache__", "*.pyc"]}
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "logging_level": logging.ERROR, "runtime_env": runtime_env}
+                                      "logging_level": logging.ERROR, "runtime_env": runtime_env()}
             if self.address is None:
                 kwargs.update(num_cpus=cpu_count(), object_store_memory=OBJECT_STORE_BYTES)
             try:
@@ -171,7 +177,6 @@ class RayBackend:
             raise ImpastoError(f"--threads {self.threads} but the Ray cluster has {cpus} CPU(s)")
         actor_cls = ray.remote(BatchActor).options(
             num_cpus=self.threads, num_gpus=self.gpus, max_restarts=-1, max_task_retries=self.max_retries,
-            runtime_env=None if self._owns_ray else runtime_env,
         )
         self._actors = [actor_cls.remote(self.threads) for _ in range(self.workers)]
         self._idle = deque(self._actors)
@@ -242,4 +247,4 @@ class RayBackend:
             self._owns_ray = False
 
 
-__all__ = ["BatchActor", "RayBackend", "materialize"]
+__all__ = ["BatchActor", "RayBackend", "materialize", "runtime_env"]

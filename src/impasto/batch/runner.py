@@ -22,7 +22,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,10 @@ def existing_output(job: JobSpec) -> str:
     return "same" if batch["key"] == job.key else "stale"
 
 
+def _foreign(job: JobSpec) -> str:
+    return f"{job.output} exists and was not written by impasto batch (--overwrite replaces it)"
+
+
 def _metadata(job: JobSpec, out: Any, seconds: float) -> dict[str, Any]:
     from impasto.cli import output_metadata
 
@@ -141,7 +145,7 @@ def read_journal(outdir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def run_batch(
     jobs: Sequence[JobSpec], backend: Backend, *, overwrite: bool = False, tick: float = 1.0,
-) -> Iterator[BatchEvent]:
+) -> Generator[BatchEvent, None, None]:
     """Run *jobs* on *backend*, yielding progress; every job ends ``done``, ``skipped`` or ``failed``.
 
     ``overwrite`` lets a job replace a file at its output name that impasto batch did not write
@@ -175,7 +179,9 @@ def run_batch(
         if not durations:
             return None
         left = total - done - skipped - failed
-        return sum(durations) / len(durations) * left / max(1, min(backend.slots, left or 1))
+        # The latest jobs only: the first ones of each worker also paid its start-up (torch, the VGG).
+        recent = durations[-max(1, backend.slots):]
+        return sum(recent) / len(recent) * left / max(1, min(backend.slots, left or 1))
 
     def event(kind: str, job: JobSpec | None = None, result: JobResult | None = None, msg: str = "") -> BatchEvent:
         return BatchEvent(kind, counts(), time.monotonic() - t0, eta(), job, result, msg)
@@ -183,9 +189,13 @@ def run_batch(
     try:
         # Finished jobs first, before any worker starts: re-running a finished batch starts none.
         for job in jobs:
-            if existing_output(job) == "same":
+            status = existing_output(job)
+            if status == "same":
                 skipped += 1
                 yield event("skipped", job, JobResult(job, "skipped", note="output up to date"))
+            elif status == "foreign" and not overwrite:
+                failed += 1
+                yield event("failed", job, JobResult(job, "failed", error=_foreign(job)))
             else:
                 pending.append(job)
         if pending:
@@ -212,8 +222,7 @@ def run_batch(
                 if status == "foreign" and not overwrite:
                     lock.release()
                     failed += 1
-                    err = f"{job.output} exists and was not written by impasto batch; --overwrite replaces it"
-                    yield event("failed", job, JobResult(job, "failed", error=err))
+                    yield event("failed", job, JobResult(job, "failed", error=_foreign(job)))
                     continue
                 if status == "stale":
                     notes[job.name] = "replaced an output made with other settings"

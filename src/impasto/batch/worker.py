@@ -128,7 +128,7 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
     status = {"key": job.key, "job": job.name, "pid": os.getpid(), "host": socket.gethostname(),
               "attempt": attempt, "resumed_from": resumed_from, "step": resumed_from, "started": time.time()}
     _write_json_atomic(status_path, status)
-    every = job.checkpoint_every if save_ckpt is not None else 0
+    every = job.checkpoint_every
     result = None
     t0 = time.perf_counter()
     for ev in st.run():
@@ -136,9 +136,9 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
             result = ev
             break
         if every and ev.step % every == 0:
-            assert save_ckpt is not None
-            save_ckpt(ckpt_path, st, content=content_path, styles=style_paths,
-                      extra={"batch_key": job.key, "job": job.name})
+            if save_ckpt is not None:
+                save_ckpt(ckpt_path, st, content=content_path, styles=style_paths,
+                          extra={"batch_key": job.key, "job": job.name})
             _write_json_atomic(status_path, {**status, "step": ev.step, "total": ev.total_steps,
                                              "updated": time.time()})
     assert result is not None and result.image is not None
