@@ -157,3 +157,19 @@ def test_dry_run_lists_jobs_and_a_foreign_file_is_never_overwritten(grid: tuple[
     assert run.rc == 1
     assert "alps__monet.png: " in run.err and "was not written by impasto batch" in run.err
     assert "jobs, " not in run.err and mine.read_bytes() == before
+
+
+def test_a_failing_job_is_listed_and_the_others_finish(grid: tuple[Path, Path], weights_file: Path,
+                                                        tmp_path: Path) -> None:
+    contents, styles = grid
+    broken = tmp_path / "broken.png"
+    broken.write_bytes((styles / "monet.jpg").read_bytes()[:200])  # truncated: planning hashes it, loading fails
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(f"content,style\n{contents}/alps.png,{broken}\n{contents}/beach.png,{styles}/monet.jpg\n")
+    out = tmp_path / "out"
+    run = run_batch_cli(["--manifest", str(manifest), "-o", str(out), "--weights", str(weights_file),
+                         "--size", "32", "--start-size", "none", "--steps", "3", "--workers", "1"])
+    assert run.rc == 1
+    assert "1 job(s) failed:\n  alps__broken.png: " in run.err and "broken.png" in run.err.split("failed:")[1]
+    assert "1 done, 0 already done, 1 failed" in run.out
+    assert sorted(p.name for p in out.glob("*.png")) == ["beach__monet.png"]

@@ -61,7 +61,9 @@ class Backend(Protocol):
         """Events that arrived within *timeout* seconds (maybe none)."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the workers; jobs still running are abandoned (they resume from their checkpoints)."""
+        ...
 
 
 def cpu_count() -> int:
@@ -244,7 +246,11 @@ class LocalBackend:
         return []
 
     def close(self) -> None:
+        """Idle workers exit; a worker still running a job (the batch was interrupted) is killed at once:
+        its job resumes from its checkpoint in the next run."""
         for slot in self._slots:
+            if slot.job is not None:
+                slot.proc.kill()
             with contextlib.suppress(OSError, BrokenPipeError):
                 slot.conn.send(None)
         deadline = time.monotonic() + 5.0
