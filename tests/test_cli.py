@@ -12,8 +12,9 @@ import torch
 from PIL import Image
 
 from impasto import cli, engine
-from impasto.imageio import read_metadata
-from impasto.weights import VGGWeights
+from impasto.cli import run as run_cli
+from impasto.io.images import read_metadata
+from impasto.vgg.weights import VGGWeights
 
 FAST = ["--size", "32", "--start-size", "none", "--steps", "2", "--device", "cpu", "-q"]
 
@@ -33,7 +34,7 @@ def test_run_writes_image_with_metadata(small_images: tuple[Path, Path], tmp_pat
     assert img.size == (32, 24) and img.mode == "RGB"
     meta = read_metadata(out)
     assert meta is not None
-    assert meta["impasto_version"] == cli.__version__
+    assert meta["impasto_version"] == run_cli.__version__
     assert meta["config"]["style_weight"] == 50.0 and meta["config"]["size"] == 32
     assert meta["styles"] == [str(style)]
     assert cli.main(["show-config", str(out)]) == 0

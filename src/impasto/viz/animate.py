@@ -27,8 +27,8 @@ from torch import Tensor
 from impasto.config import Config
 from impasto.engine import ImageLike, StyleTransfer, as_rgb
 from impasto.errors import ImpastoError
-from impasto.imageio import to_pil
-from impasto.weights import VGGWeights, load_weights
+from impasto.io.images import to_pil
+from impasto.vgg.weights import VGGWeights, load_weights
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 
@@ -162,7 +162,7 @@ def balance_sweep(
     prev: Tensor | None = None
     for i, a in enumerate(alphas):
         steps = cfg.steps if i > 0 else (first_steps if first_steps is not None else 3 * cfg.steps)
-        fc = cfg.replace(alpha=a, steps=steps, extra={**cfg.extra, "balance_alpha": a})
+        fc = cfg.replace(alpha=a, steps=steps)
         st = StyleTransfer(content_rgb, [style_rgb], fc, weights=w, init_image=prev)
         last = None
         for ev in st.run():
@@ -174,7 +174,7 @@ def balance_sweep(
 
 def balance_grid(frames: Sequence[BalanceFrame], path: str | os.PathLike[str], picks: int = 5) -> Path:
     """A PNG row of ``picks`` frames at evenly chosen α values, each labelled with its α."""
-    from impasto.imageio import save_image
+    from impasto.io.images import save_image
 
     if not frames:
         raise ImpastoError("no frames for the grid")
@@ -199,7 +199,7 @@ def balance_grid(frames: Sequence[BalanceFrame], path: str | os.PathLike[str], p
 def cli_balance(argv: Sequence[str]) -> int:
     """``impasto balance CONTENT STYLE -o sweep.gif|.mp4 [--frames N] [--steps N] [--size PX] [--grid PNG]``."""
     from impasto import presets
-    from impasto.imageio import check_output_path, load_image
+    from impasto.io.images import check_output_path, load_image
 
     p = argparse.ArgumentParser(
         prog="impasto balance",

@@ -10,11 +10,11 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from impasto.argtypes import decay, int_at_least, nonneg_float, positive_float
-from impasto.artist import CONTENT_REGION, STYLE_KINDS
-from impasto.color import PRESERVE_COLOR_MODES
-from impasto.config import Config
+from impasto.cli.argtypes import decay, int_at_least, nonneg_float, positive_float
+from impasto.config import STYLE_KINDS, Config
 from impasto.errors import ImpastoError
+from impasto.losses.color import PRESERVE_COLOR_MODES
+from impasto.regions import CONTENT_REGION
 
 
 def _int_list(s: str) -> tuple[int, ...]:
@@ -84,7 +84,7 @@ def resolve_region_styles(cfg: Config, styles: Sequence[str]) -> tuple[Config, l
     for spec in cfg.regions:
         color, value = spec.rsplit("=", 1)
         value = value.strip()
-        if value.lower() == CONTENT_REGION or value.isdigit():
+        if value.lower() == CONTENT_REGION or (value.isascii() and value.isdigit()):
             resolved.append(spec)
             continue
         if not os.path.exists(value):

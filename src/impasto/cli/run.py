@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from impasto import __version__
-from impasto.argtypes import nonneg_float, nonneg_int
-from impasto.cli_artist import add_artist_flags, resolve_region_styles
+from impasto.cli.argtypes import nonneg_float, nonneg_int
+from impasto.cli.artist_flags import add_artist_flags, resolve_region_styles
 from impasto.config import CHOICES, Config
 from impasto.errors import ImpastoError
 
@@ -254,7 +254,8 @@ def output_metadata(cfg: Config, content: str, styles: Sequence[str], **extra: A
 
 
 def run(argv: Sequence[str]) -> int:
-    from impasto import imageio, presets
+    from impasto import presets
+    from impasto.io import images as imageio
 
     parser = build_parser()
     args = parser.parse_args(list(argv))
@@ -289,7 +290,7 @@ def run(argv: Sequence[str]) -> int:
         [cfg.mask] if cfg.mask else [])
     out = imageio.check_output_path(args.output, inputs)
     if args.progress_gif:
-        from impasto.animate import check_animation_path
+        from impasto.viz.animate import check_animation_path
 
         gif_path = check_animation_path(args.progress_gif, inputs)
     content = imageio.load_image(args.content)
@@ -352,7 +353,7 @@ def run(argv: Sequence[str]) -> int:
                                                   "rows": history}},
                        inputs=inputs)
     if args.progress_gif:
-        from impasto.animate import write_animation
+        from impasto.viz.animate import write_animation
 
         write_animation([*gif_frames, result.image], gif_path)
         if not args.quiet:
@@ -369,7 +370,7 @@ def run(argv: Sequence[str]) -> int:
 
 
 def show_config(argv: Sequence[str]) -> int:
-    from impasto import imageio
+    from impasto.io import images as imageio
 
     p = _Parser(prog="impasto show-config", description="Print the configuration an output image carries.")
     p.add_argument("image")
@@ -383,7 +384,7 @@ def show_config(argv: Sequence[str]) -> int:
 
 def demo(argv: Sequence[str]) -> int:
     """``impasto demo [-o OUT] [flags]``: the bundled content photo in the bundled painting's style."""
-    from impasto import imageio
+    from impasto.io import images as imageio
 
     argv = list(argv)
     if not any(a in ("-o", "--output") or a.startswith("--output=") for a in argv):
@@ -398,13 +399,13 @@ def _presets_cmd(argv: Sequence[str]) -> int:
 
 
 def _balance_cmd(argv: Sequence[str]) -> int:
-    from impasto.animate import cli_balance
+    from impasto.viz.animate import cli_balance
 
     return cli_balance(argv)
 
 
 def _explain_cmd(argv: Sequence[str]) -> int:
-    from impasto.explain import cli_explain
+    from impasto.viz.explain import cli_explain
 
     return cli_explain(argv)
 

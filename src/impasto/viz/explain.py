@@ -28,9 +28,9 @@ from impasto import losses
 from impasto.config import Config
 from impasto.engine import ImageLike, StyleTransfer, as_rgb
 from impasto.errors import ImpastoError
-from impasto.imageio import resize_to, scaled_size
-from impasto.model import VGGFeatures, canonical_layer
-from impasto.weights import VGGWeights, load_weights
+from impasto.io.images import resize_to, scaled_size
+from impasto.vgg.features import VGGFeatures, canonical_layer
+from impasto.vgg.weights import VGGWeights, load_weights
 
 
 @dataclass
@@ -204,7 +204,7 @@ def contact_sheet(
 def cli_explain(argv: Sequence[str]) -> int:
     """``impasto explain CONTENT STYLE [RESULT] -o sheet.png [--layer L] [--gram-layer L]``."""
     from impasto import presets
-    from impasto.imageio import check_output_path, load_image, read_metadata
+    from impasto.io.images import check_output_path, load_image, read_metadata
 
     p = argparse.ArgumentParser(prog="impasto explain",
                                 description="A contact sheet: images, feature maps, Gram matrices, edges, losses.")
