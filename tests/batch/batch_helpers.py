@@ -19,8 +19,9 @@ from safetensors.torch import save_file
 
 from impasto.batch.cli import main
 from impasto.batch.jobs import STATE_DIR
-from impasto.imageio import save_image
-from impasto.weights import VGG_BLOCKS, _sequential_indices
+from impasto.io import save_image
+from impasto.vgg import VGG_BLOCKS
+from impasto.vgg.weights import _sequential_indices
 
 TINY = ["--size", "32", "--start-size", "none", "--steps", "12", "--checkpoint-every", "5"]
 """Shared flags of every test batch: 32 px, one scale, 12 steps."""

@@ -17,7 +17,7 @@ from batch_helpers import TINY, BatchRun, kill_mid_job, pid_alive, run_batch_cli
 
 from impasto.batch.jobs import STATE_DIR
 from impasto.batch.runner import read_journal
-from impasto.imageio import load_image, read_metadata
+from impasto.io import load_image, read_metadata
 
 NAMES = [f"{c}__{s}.png" for c in ("alps", "beach", "city") for s in ("monet", "turner")]
 

@@ -21,7 +21,7 @@ from impasto.batch.locks import holder, try_lock
 from impasto.cli import main as impasto_main
 from impasto.config import Config
 from impasto.errors import ImpastoError
-from impasto.imageio import save_image
+from impasto.io import save_image
 
 
 def _jobs(requests: list, outdir: Path, argv: tuple[str, ...] = ()) -> list:  # type: ignore[type-arg]
@@ -53,7 +53,7 @@ def test_manifest_rows_override_flags_and_presets(grid: tuple[Path, Path], tmp_p
     assert b.name == "beach__monet+turner__style_weight-1000_size-48_seed-7.png"
     assert len(b.styles) == 2 and (b.config.style_weight, b.config.size, b.config.seed) == (1000.0, 48, 7)
     assert b.config.steps == 5  # the shared flag still applies where the row says nothing
-    assert c.name == "city-gatys.jpg" and c.config.extra["preset"] == "gatys"
+    assert c.name == "city-gatys.jpg" and c.config.preset == "gatys"
     assert c.config.size == 40 and c.config.init == "noise"  # preset, then the flags on top
 
 
@@ -66,7 +66,7 @@ def test_manifest_jsonl_and_bad_rows(grid: tuple[Path, Path], tmp_path: Path) ->
     cases = {
         "content,style,colour\na.png,b.png,red\n": "jobs.csv line 2: unknown column(s) colour",
         f"content,style\n{contents}/alps.png,nope.png\n": "jobs.csv line 2: style nope.png does not exist",
-        f"content,style,size\n{contents}/alps.png,{styles}/monet.jpg,8\n": "jobs.csv line 2: size must be at least 16",
+        f"content,style,size\n{contents}/alps.png,{styles}/monet.jpg,8\n": "line 2: size must be a whole number",
         f"content,style,output\n{contents}/alps.png,{styles}/monet.jpg,../x.png\n": "must be a plain file name",
         "content,style\n": "lists no jobs",
     }
@@ -130,7 +130,7 @@ def test_cli_refuses_bad_command_lines_in_one_line(grid: tuple[Path, Path], tmp_
         (["stray.png"], "unexpected argument(s): stray.png"),
         (["--progress-gif", "x.gif"], "--progress-gif is a single-run flag"),
         (["--workers", "64", "--threads", "1"], "would oversubscribe"),
-        (["--size", "8"], "size must be at least 16"),
+        (["--size", "8"], "size must be a whole number from 16"),
     ):
         assert impasto_main([*base, *extra]) == 2
         err = capsys.readouterr().err.strip()

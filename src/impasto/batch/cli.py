@@ -115,7 +115,7 @@ class SharedConfig:
     """
 
     def __init__(self, argv: Sequence[str]) -> None:
-        from impasto import cli
+        from impasto.cli import run as cli
 
         self._cli = cli
         parser = cli.build_parser()
@@ -150,7 +150,10 @@ class SharedConfig:
             from impasto import presets
 
             base = self._base if preset is None else presets.preset_config(preset, allow_vgg19=True)
-            hit = self._cli.config_from_args(self.args, base)
+            # Without --preset itself: argparse's dest 'preset' (None when not given) is also a Config field
+            # and would erase the preset name of the base configuration.
+            flags = argparse.Namespace(**{k: v for k, v in vars(self.args).items() if k != "preset"})
+            hit = self._cli.config_from_args(flags, base)
             if preset is not None:
                 presets.check_weights(hit, allow_vgg19=self.args.allow_vgg19)
                 hit = presets.mark_vgg19_substitute(hit)
@@ -158,7 +161,7 @@ class SharedConfig:
         return hit
 
     def finalize(self, cfg: Config, styles: list[str]) -> tuple[Config, list[str]]:
-        from impasto.cli_artist import resolve_region_styles
+        from impasto.cli.artist_flags import resolve_region_styles
 
         return resolve_region_styles(cfg, styles)
 

@@ -284,7 +284,7 @@ def read_manifest(path: str) -> list[JobRequest]:
             if "/" in output or "\\" in output or output in (".", "..") or output.startswith("."):
                 raise ImpastoError(f"{where}: output {output!r} must be a plain file name inside OUTDIR")
         preset = row.get("preset")
-        overrides = {k: v for k, v in row.items() if k in fields}
+        overrides = {k: v for k, v in row.items() if k in fields and k not in MANIFEST_COLUMNS}
         out.append(JobRequest(
             content=resolve(str(row["content"]), "content"),
             styles=tuple(resolve(s, "style") for s in style_list),
@@ -321,12 +321,11 @@ def resolve_jobs(
         where = req.where or f"{Path(req.content).name} × {', '.join(Path(s).name for s in req.styles)}"
         cfg = config_for(req.preset)
         if req.overrides:
-            merged = {**cfg.to_dict(), **req.overrides}
             try:
-                cfg = Config.from_dict(merged)
+                cfg = Config.from_dict(dict(req.overrides), base=cfg)
             except ImpastoError as e:
                 raise ImpastoError(f"{where}: {e}") from None
-            except TypeError as e:
+            except (TypeError, ValueError) as e:
                 raise ImpastoError(f"{where}: bad configuration value ({e})") from None
         styles = list(req.styles)
         if finalize is not None:

@@ -78,7 +78,7 @@ class BatchEvent:
 def existing_output(job: JobSpec) -> str:
     """``absent``, ``same`` (this job's result), ``stale`` (an earlier ``impasto batch`` result with
     another key: other inputs or settings) or ``foreign`` (a file impasto batch did not write)."""
-    from impasto.imageio import read_metadata
+    from impasto.io import read_metadata
 
     if not os.path.lexists(job.output):
         return "absent"
@@ -97,7 +97,7 @@ def _foreign(job: JobSpec) -> str:
 
 
 def _metadata(job: JobSpec, out: Any, seconds: float) -> dict[str, Any]:
-    from impasto.cli import output_metadata
+    from impasto.cli.run import output_metadata
 
     return output_metadata(
         job.config, job.content, list(job.styles), steps=out.steps, seconds=round(out.seconds, 2),
@@ -109,7 +109,7 @@ def _metadata(job: JobSpec, out: Any, seconds: float) -> dict[str, Any]:
 
 def _write(job: JobSpec, out: Any, seconds: float, journal: Path) -> None:
     """Write the output atomically, then journal it (the journal is what 'exactly once' is checked by)."""
-    from impasto.imageio import save_image
+    from impasto.io import save_image
 
     # np.array copies: arrays that came through Ray's object store are read-only views.
     rgb = torch.from_numpy(np.array(out.rgb)).permute(2, 0, 1).float() / 255.0

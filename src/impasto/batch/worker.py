@@ -87,8 +87,9 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
     left behind was started before by a worker that died, so this is attempt n+1.
     """
     from impasto import StyleTransfer
-    from impasto.imageio import load_image, resize_to
-    from impasto.weights import load_weights
+    from impasto.checkpoint import resume, save_checkpoint
+    from impasto.io import load_image, resize_to
+    from impasto.vgg import load_weights
 
     paths = dict(local_paths or {})
 
@@ -101,6 +102,7 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
         cfg = cfg.replace(**moved)
     content_path = loc(job.content)
     style_paths = [loc(s) for s in job.styles]
+    hashes = {loc(p): sha for p, sha in job.inputs.items()}  # saves re-hashing the inputs every checkpoint
     weights = load_weights(cfg.weights, fmt=cfg.weights_format)  # memoised: loaded once per worker process
 
     ckpt_path = _usable_dir(job.checkpoint)
@@ -108,19 +110,19 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
     previous = _read_json(status_path)
     attempt = int(previous.get("attempt", 0)) + 1 if previous and previous.get("key") == job.key else 1
 
-    save_ckpt, resume = _checkpoint_api()
-    st: Any = None
+    st: StyleTransfer | None = None
     resumed_from = 0
-    if resume is not None and os.path.exists(ckpt_path):
+    if os.path.exists(ckpt_path):
         try:
             st, ck = resume(ckpt_path, weights=weights)
-            resumed_from = int(_checkpoint_step(st, ck))
+            if ck.extra.get("batch_key") != job.key:
+                raise ImpastoError("checkpoint of another job")
+            resumed_from = ck.step
         except ImpastoError:
             # Written for other inputs or by another version: worthless here, start again.
             with contextlib.suppress(OSError):
                 os.unlink(ckpt_path)
             st = None
-            resumed_from = 0
     content = load_image(content_path)
     if st is None:
         st = StyleTransfer(content, style_paths, cfg, weights=weights)
@@ -136,9 +138,8 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
             result = ev
             break
         if every and ev.step % every == 0:
-            if save_ckpt is not None:
-                save_ckpt(ckpt_path, st, content=content_path, styles=style_paths,
-                          extra={"batch_key": job.key, "job": job.name})
+            save_checkpoint(ckpt_path, st, content=content_path, styles=style_paths, hashes=hashes,
+                            extra={"batch_key": job.key, "job": job.name})
             _write_json_atomic(status_path, {**status, "step": ev.step, "total": ev.total_steps,
                                              "updated": time.time()})
     assert result is not None and result.image is not None
@@ -152,22 +153,6 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
         attempt=attempt, resumed_from=resumed_from, worker=worker_id(), stop_reason=result.stop_reason,
         restarts=result.restarts,
     )
-
-
-def _checkpoint_api() -> tuple[Any, Any]:
-    """``(save_checkpoint, resume)`` from :mod:`impasto.checkpoint`, or ``(None, None)`` before it exists."""
-    try:
-        from impasto import checkpoint
-    except ImportError:
-        return None, None
-    return checkpoint.save_checkpoint, checkpoint.resume
-
-
-def _checkpoint_step(st: Any, ck: Any) -> int:
-    step = getattr(ck, "step", None)
-    if step is None:
-        step = getattr(st, "step", 0)
-    return int(step or 0)
 
 
 __all__ = ["execute", "set_threads", "worker_id"]
