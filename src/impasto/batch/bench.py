@@ -74,6 +74,17 @@ def run_once(backend_name: str, workers: int, contents: list[str], styles: list[
     }
 
 
+def table(result: dict[str, Any]) -> str:
+    """The README's markdown table of a benchmark JSON."""
+    lines = ["| backend | workers × threads | wall s | jobs/min | first result s | compute s/job | overhead s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["runs"]:
+        lines.append(f"| {r['backend']} | {r['workers']} × {r['threads']} | {r['wall_s']:.1f} "
+                     f"| {r['jobs_per_min']:.1f} | {r['first_result_s']:.1f} | {r['mean_job_compute_s']:.1f} "
+                     f"| {r['overhead_s']:.1f} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m impasto.batch.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=128)
@@ -82,7 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--backends", default="local,ray", help="backends to measure (default: local,ray)")
     p.add_argument("--weights", help="VGG weights file (default: the bundled VGG19)")
     p.add_argument("--out", default="docs/perf/batch.json", help="JSON to write (default: docs/perf/batch.json)")
+    p.add_argument("--table", metavar="JSON", help="print the markdown table of an earlier run's JSON and exit")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
     root = images_dir()
     contents = [str(root / n) for n in PHOTOS]
     styles = [str(root / n) for n in PAINTINGS]

@@ -285,6 +285,9 @@ def read_manifest(path: str) -> list[JobRequest]:
                 raise ImpastoError(f"{where}: output {output!r} must be a plain file name inside OUTDIR")
         preset = row.get("preset")
         overrides = {k: v for k, v in row.items() if k in fields and k not in MANIFEST_COLUMNS}
+        for f in CONFIG_PATH_FIELDS:  # files named in a row are relative to the manifest too
+            if isinstance(overrides.get(f), str):
+                overrides[f] = resolve(overrides[f], f.replace("_", " "))
         out.append(JobRequest(
             content=resolve(str(row["content"]), "content"),
             styles=tuple(resolve(s, "style") for s in style_list),
