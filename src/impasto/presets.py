@@ -18,7 +18,7 @@ The impasto default (``Config()``) is *not* the ``gatys`` preset: see :data:`DEF
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -375,26 +375,6 @@ def mark_vgg19_substitute(cfg: Config) -> Config:
 
 
 __all__ = [
-    "DEFAULT_CHOICE", "PRESETS", "Preset", "check_weights", "cli_presets", "get_preset", "mark_vgg19_substitute",
+    "DEFAULT_CHOICE", "PRESETS", "Preset", "check_weights", "get_preset", "mark_vgg19_substitute",
     "names", "preset_config",
 ]
-
-
-def cli_presets(argv: Sequence[str]) -> int:
-    """``impasto presets [-v]``: one line per preset; ``-v`` adds each preset's departures."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="impasto presets", description="List the named configurations.")
-    p.add_argument("-v", "--verbose", action="store_true", help="also list where each departs from its source")
-    args = p.parse_args(list(argv))
-    width = max(len(n) for n in PRESETS)
-    for preset in PRESETS.values():
-        print(f"{preset.name:<{width}}  {preset.summary}")
-        if args.verbose:
-            for note in (*preset.notes, *COMMON_NOTES):
-                print(f"{'':<{width}}    - {note}")
-    if args.verbose:
-        print(f"\n{DEFAULT_CHOICE}")
-    else:
-        print("\nuse: impasto CONTENT STYLE -o OUT --preset NAME; 'impasto --preset NAME --show-config' prints one")
-    return 0
