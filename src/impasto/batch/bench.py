@@ -48,7 +48,7 @@ def run_once(backend_name: str, workers: int, contents: list[str], styles: list[
     from impasto.batch.runner import run_batch
 
     with tempfile.TemporaryDirectory(prefix="impasto-bench-batch-") as tmp:
-        shared = SharedConfig([*flags, *(["--weights", weights] if weights else [])])
+        shared = SharedConfig.from_argv([*flags, *(["--weights", weights] if weights else [])])
         jobs = resolve_jobs(grid_requests(contents, styles), tmp, shared, checkpoint_every=0)
         backend = make_backend(backend_name, workers=workers, threads=1, jobs=len(jobs), max_retries=0)
         t0 = time.perf_counter()

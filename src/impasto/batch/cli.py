@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from impasto.batch.jobs import (
     OUTPUT_FORMATS,
@@ -31,6 +31,8 @@ from impasto.batch.jobs import (
     read_manifest,
     resolve_jobs,
 )
+from impasto.cli.argtypes import Parser
+from impasto.cli.flags import add_config_flags
 from impasto.config import Config
 from impasto.errors import ImpastoError
 
@@ -38,18 +40,12 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="impasto batch", allow_abbrev=False,
         description="Stylise many photos with many paintings (every content × every style, or the rows of a "
         "manifest) into one folder. Re-running the command finishes only what is missing.",
-        epilog="Every single-run flag of 'impasto' (--size, --steps, --preset, --config, --style-weight, "
-        "--weights FILE, ...; see 'impasto --help') applies to all jobs. Outputs are named "
+        epilog="The configuration flags are those of a single run and apply to every job. Outputs are named "
         "CONTENT__STYLE.EXT (manifest rows with overrides add __field-value; an 'output' column names "
         "a row's file). OUTDIR/.impasto-batch/ holds locks, checkpoints and a journal of written files.",
     )
@@ -84,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-every", type=_nonneg_int, default=20, metavar="N",
                      help="steps between checkpoints of a running job (0: none; default: 20)")
     run.add_argument("-q", "--quiet", action="store_true", help="only the summary and failures")
+
+    cfg = p.add_argument_group("configuration of every job (a manifest row's columns override these)")
+    cfg.add_argument("--config", metavar="FILE", help="start from a JSON configuration (as show-config prints)")
+    # dest preset_name: 'preset' is also a Config field (provenance), which changes_from_args would copy.
+    cfg.add_argument("--preset", dest="preset_name", metavar="NAME",
+                     help="start from a named configuration ('impasto presets' lists them); flags override it")
+    cfg.add_argument("--allow-vgg19", action="store_true",
+                     help="run a VGG16 preset (keras-white) on the bundled VGG19 when no --weights are given")
+    add_config_flags(p)  # the single-run CLI's flags, generated from Config: the two cannot drift apart
     return p
 
 
@@ -110,50 +115,38 @@ def _nonneg_int(s: str) -> int:
 class SharedConfig:
     """The batch-wide configuration from the single-run flags, per preset (a manifest row may name one).
 
-    Precedence, lowest first: defaults or ``--config FILE`` or the preset, then the command-line flags,
-    then a manifest row's own columns.
+    Precedence, lowest first: the defaults, ``--config FILE`` or a preset (the row's, else ``--preset``),
+    then the command-line flags, then a manifest row's own columns (applied in
+    :func:`impasto.batch.jobs.resolve_jobs`).
     """
 
-    def __init__(self, argv: Sequence[str]) -> None:
-        from impasto.cli import run as cli
+    def __init__(self, args: argparse.Namespace) -> None:
+        from impasto.cli.flags import changes_from_args
+        from impasto.cli.run import _load_config_file
 
-        self._cli = cli
-        parser = cli.build_parser()
-        parser.prog = "impasto batch"
-        ns = parser.parse_args(list(argv))
-        if ns.content or ns.styles:
-            raise ImpastoError(f"unexpected argument(s): {' '.join([ns.content or '', *ns.styles]).strip()} "
-                               "(give images with --contents/--styles or --manifest)")
-        for flag, value in (("--output", ns.output), ("--save-every", ns.save_every),
-                            ("--progress-gif", ns.progress_gif), ("--show-config", ns.show_config or None)):
-            if value is not None:
-                raise ImpastoError(f"{flag} is a single-run flag; impasto batch writes into -o OUTDIR")
-        self.args = ns
+        self.args = args
+        self.changes = changes_from_args(args)
         self._base: Config | None = None
-        if ns.config:
-            if ns.preset is not None:
+        if args.config:
+            if args.preset_name is not None:
                 raise ImpastoError("give --config or --preset, not both")
-            import json
-
-            try:
-                with open(ns.config, encoding="utf-8") as fh:
-                    data = json.load(fh)
-            except (OSError, ValueError) as e:
-                raise ImpastoError(f"cannot read configuration {ns.config}: {e}") from None
-            self._base = Config.from_dict(data.get("config", data))
+            self._base = Config.from_dict(_load_config_file(args.config))
         self._cache: dict[str | None, Config] = {}
 
+    @classmethod
+    def from_argv(cls, argv: Sequence[str]) -> SharedConfig:
+        """From single-run flags alone (for programs and tests that plan batches without the CLI)."""
+        args = build_parser().parse_args(["-o", ".", *argv])
+        return cls(args)
+
     def __call__(self, preset: str | None) -> Config:
-        preset = preset if preset is not None else self.args.preset
+        preset = preset if preset is not None else self.args.preset_name
         hit = self._cache.get(preset)
         if hit is None:
             from impasto import presets
 
             base = self._base if preset is None else presets.preset_config(preset, allow_vgg19=True)
-            # Without --preset itself: argparse's dest 'preset' (None when not given) is also a Config field
-            # and would erase the preset name of the base configuration.
-            flags = argparse.Namespace(**{k: v for k, v in vars(self.args).items() if k != "preset"})
-            hit = self._cli.config_from_args(flags, base)
+            hit = (base if base is not None else Config()).replace(**self.changes)
             if preset is not None:
                 presets.check_weights(hit, allow_vgg19=self.args.allow_vgg19)
                 hit = presets.mark_vgg19_substitute(hit)
@@ -161,7 +154,7 @@ class SharedConfig:
         return hit
 
     def finalize(self, cfg: Config, styles: list[str]) -> tuple[Config, list[str]]:
-        from impasto.cli.artist_flags import resolve_region_styles
+        from impasto.cli.run import resolve_region_styles
 
         return resolve_region_styles(cfg, styles)
 
@@ -275,9 +268,8 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    parser = build_parser()
-    args, rest = parser.parse_known_args(list(argv))
-    shared = SharedConfig(rest)
+    args = build_parser().parse_args(list(argv))
+    shared = SharedConfig(args)
     jobs = plan(args, shared)
     if args.dry_run:
         for j in jobs:
