@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 from impasto.batch.jobs import (
@@ -260,6 +263,25 @@ def plan(args: argparse.Namespace, shared: SharedConfig) -> list[JobSpec]:
                         finalize=shared.finalize)
 
 
+def _interrupt_on_termination() -> Callable[[], None]:
+    """SIGTERM and SIGHUP (a closed terminal, a job scheduler's stop) end the batch like Ctrl-C: workers
+    stopped, locks released, Ray shut down, exit 130. Returns the function that restores the handlers.
+    Only the main thread may set handlers; elsewhere (a batch run from a thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+
+    def restore() -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
 def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """``impasto batch ARGS``; returns the exit status. Raises ImpastoError for bad input (the top-level
     ``impasto`` prints it as one line and exits 2)."""
@@ -288,10 +310,12 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     t0 = time.monotonic()
     announced = False
     events = run_batch(jobs, backend)
+    restore = _interrupt_on_termination()
     try:
         for ev in events:
             if not announced and ev.kind == "started":
                 announced = True
+                _interrupt_on_termination()  # again: ray.init replaces the driver's SIGTERM handler
                 if not args.quiet:
                     display.close()
                     err.write(f"{len(jobs)} jobs, {backend.description}\n")
@@ -305,6 +329,7 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
                   "checkpoints when the same command is run again\n")
         return 130
     finally:
+        restore()
         display.close()
     ordered = [results[j.name] for j in jobs if j.name in results]
     out.write(summary_table(ordered) + "\n")
