@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ class LocalBackend:
         self._slots: list[_Slot] = []
         self._queue: deque[JobSpec] = deque()
         self._lost: dict[str, int] = {}
+        self._startup_deaths = 0
 
     @property
     def slots(self) -> int:
@@ -256,17 +258,25 @@ class LocalBackend:
         """Worker *i* died: start another; retry its job unless it has used up its retries."""
         slot = self._slots[i]
         code = slot.proc.exitcode
+        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         with contextlib.suppress(OSError):
             slot.conn.close()
+        if not slot.ready:
+            # Died before it could take a job: respawning would only loop (a broken install, no memory).
+            self._startup_deaths += 1
+            if self._startup_deaths >= 3:
+                raise ImpastoError(f"batch workers die while starting ({why}); is impasto installed for "
+                                   f"{sys.executable}?")
         self._slots[i] = self._spawn()
         job = slot.job
         if job is None:
             return []
         lost = self._lost.get(job.name, 0) + 1
-        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         if lost > self.max_retries:
             self._lost.pop(job.name, None)
-            return [BackendEvent(job, error=f"its worker died {lost} times (last: {why})", lost_workers=lost)]
+            hint = " (killed: out of memory? try a smaller --size or fewer --workers)" if code == -9 else ""
+            return [BackendEvent(job, error=f"its worker died {lost} times (last: {why}){hint}",
+                                 lost_workers=lost)]
         self._lost[job.name] = lost
         self._queue.appendleft(job)
         return []
