@@ -95,7 +95,7 @@ def kill_mid_job(argv: Sequence[str], outdir: Path, job: str, at_step: int, time
     killed = None
     deadline = time.monotonic() + timeout
     while killed is None and time.monotonic() < deadline and t.is_alive():
-        for path in state.glob(f"{job}.*.status.json"):
+        for path in state.glob(f"{job}.*/status.json"):
             try:
                 status = json.loads(path.read_text())
             except (OSError, ValueError):

@@ -53,16 +53,21 @@ class JobSpec:
     """sha256 of the configuration and input contents (see :func:`job_key`)."""
     inputs: Mapping[str, str]
     """Every file the job reads, path -> sha256 (content, styles, and the config's file fields)."""
-    checkpoint: str
-    """Where the worker keeps this job's checkpoint between attempts (removed once the output exists)."""
+    workdir: str
+    """This job's own folder of transient state (``OUTDIR/.impasto-batch/NAME.KEY16/``): its checkpoint
+    between attempts and the worker's status file. Removed as a whole once the output is written, with
+    any temporary file a killed worker left in it."""
     checkpoint_every: int = 10
     """Steps between checkpoints (0: none; a killed job then starts again from step 0)."""
 
     @property
+    def checkpoint(self) -> str:
+        return os.path.join(self.workdir, "checkpoint.ckpt")
+
+    @property
     def status_path(self) -> str:
-        """The worker's status file (pid, host, step, attempt) next to the checkpoint."""
-        return self.checkpoint[: -len(".ckpt")] + ".status.json" if self.checkpoint.endswith(".ckpt") \
-            else self.checkpoint + ".status.json"
+        """The worker's status file (pid, host, step, attempt)."""
+        return os.path.join(self.workdir, "status.json")
 
 
 @dataclass(frozen=True)
@@ -361,7 +366,7 @@ def resolve_jobs(
                 raise ImpastoError(f"{where}: output {output} is one of the job's inputs; refusing to overwrite it")
         jobs.append(JobSpec(
             name=name, output=str(output), content=req.content, styles=tuple(styles), config=cfg, key=key,
-            inputs=inputs, checkpoint=str(state / f"{name}.{key[:16]}.ckpt"), checkpoint_every=checkpoint_every,
+            inputs=inputs, workdir=str(state / f"{name}.{key[:16]}"), checkpoint_every=checkpoint_every,
         ))
     if not jobs:
         raise ImpastoError("the batch has no jobs")

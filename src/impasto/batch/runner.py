@@ -10,15 +10,15 @@ For each job, in order:
    coordinators cooperate on one batch instead of computing outputs twice.
 3. The job goes to the backend; its worker resumes from the job's checkpoint if an earlier attempt died.
 4. The returned pixels are written atomically, with metadata, by this process, which holds the lock;
-   one line goes to ``OUTDIR/.impasto-batch/journal.jsonl`` per file written, then the checkpoint, the
-   worker status and the lock are removed.
+   one line goes to ``OUTDIR/.impasto-batch/journal.jsonl`` per file written, then the job's folder of
+   transient state (checkpoint, worker status) and the lock are removed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import shutil
 import socket
 import time
 from collections import deque
@@ -128,9 +128,8 @@ def _write(job: JobSpec, out: Any, seconds: float, journal: Path) -> None:
 
 
 def _cleanup(job: JobSpec) -> None:
-    for p in (job.checkpoint, job.status_path):
-        with contextlib.suppress(OSError):
-            os.unlink(p)
+    """Remove the job's transient folder: checkpoint, status, and temporary files of killed writers."""
+    shutil.rmtree(job.workdir, ignore_errors=True)
 
 
 def read_journal(outdir: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -155,7 +154,7 @@ def run_batch(
     """
     if not jobs:
         return
-    state = Path(jobs[0].checkpoint).parent
+    state = Path(jobs[0].workdir).parent
     try:
         state.mkdir(exist_ok=True)
     except OSError as e:

@@ -16,7 +16,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,15 +42,16 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray[Any, Any]:
     return (x.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def _usable_dir(path: str) -> str:
-    """*path*'s folder if this machine can write there, else a node-local folder (a Ray node without
-    the output folder mounted): checkpoints then survive worker deaths on this node only."""
-    folder = os.path.dirname(path)
-    if os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
-        return path
-    local = Path(tempfile.gettempdir()) / "impasto-batch-state"
-    local.mkdir(parents=True, exist_ok=True)
-    return str(local / os.path.basename(path))
+def _job_dir(job: JobSpec) -> str:
+    """The job's folder of transient state, created if need be: ``job.workdir`` when this machine can
+    write there, else a node-local folder (a Ray node without the output folder mounted), where
+    checkpoints survive worker deaths on this node only."""
+    folder = os.path.dirname(job.workdir)
+    if not (os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)):
+        folder = os.path.join(tempfile.gettempdir(), "impasto-batch-state")
+    path = os.path.join(folder, os.path.basename(job.workdir))
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def _read_json(path: str) -> dict[str, Any] | None:
@@ -105,8 +105,9 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
     hashes = {loc(p): sha for p, sha in job.inputs.items()}  # saves re-hashing the inputs every checkpoint
     weights = load_weights(cfg.weights, fmt=cfg.weights_format)  # memoised: loaded once per worker process
 
-    ckpt_path = _usable_dir(job.checkpoint)
-    status_path = _usable_dir(job.status_path)
+    workdir = _job_dir(job)
+    ckpt_path = os.path.join(workdir, os.path.basename(job.checkpoint))
+    status_path = os.path.join(workdir, os.path.basename(job.status_path))
     previous = _read_json(status_path)
     attempt = int(previous.get("attempt", 0)) + 1 if previous and previous.get("key") == job.key else 1
 
