@@ -9,15 +9,18 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from batch_helpers import image, run_batch_cli
+from batch_helpers import BatchRun, image, run_batch_cli
 
 import impasto
 from impasto.batch.cli import SharedConfig
 from impasto.batch.jobs import FileHasher, grid_requests, read_manifest, resolve_jobs
 from impasto.batch.locks import holder, try_lock
+from impasto.batch.runner import read_journal
 from impasto.cli import main as impasto_main
 from impasto.config import Config
 from impasto.errors import ImpastoError
@@ -172,3 +175,33 @@ def test_a_failing_job_is_listed_and_the_others_finish(grid: tuple[Path, Path], 
     assert "1 job(s) failed:\n  alps__broken.png: " in run.err and "broken.png" in run.err.split("failed:")[1]
     assert "1 done, 0 already done, 1 failed" in run.out
     assert sorted(p.name for p in out.glob("*.png")) == ["beach__monet.png"]
+
+
+def test_an_output_locked_by_another_process_is_left_to_it_until_released(
+    grid: tuple[Path, Path], weights_file: Path, tmp_path: Path
+) -> None:
+    contents, styles = grid
+    out = tmp_path / "out"
+    (out / ".impasto-batch").mkdir(parents=True)
+    held = try_lock(str(out / ".impasto-batch" / "alps__monet.png.lock"))  # as a second impasto batch would
+    assert held is not None
+    argv = ["--contents", str(contents / "alps.png"), "--styles", str(styles / "monet.jpg"), str(styles / "turner.jpg"),
+            "-o", str(out), "--weights", str(weights_file), "--size", "32", "--start-size", "none", "--steps", "3",
+            "--workers", "1"]
+    result: dict[str, BatchRun] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("run", run_batch_cli(argv)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (out / "alps__turner.png").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert (out / "alps__turner.png").exists() and not (out / "alps__monet.png").exists()
+    assert thread.is_alive()  # still waiting for the locked job
+    released = time.time()
+    held.release()
+    thread.join(60)
+    run = result["run"]
+    assert run.rc == 0 and "waiting alps__monet.png (locked by pid" in run.err
+    journal = read_journal(out)
+    assert [e["job"] for e in journal] == ["alps__turner.png", "alps__monet.png"]
+    assert journal[1]["time"] > released
