@@ -34,8 +34,9 @@ from impasto.batch.jobs import (
     read_manifest,
     resolve_jobs,
 )
-from impasto.cli.argtypes import Parser
+from impasto.cli.argtypes import Parser, int_at_least
 from impasto.cli.flags import add_config_flags
+from impasto.cli.run import _checkpoint_every
 from impasto.config import Config
 from impasto.errors import ImpastoError
 
@@ -69,19 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("local", "ray"), default="local",
                      help="local: a process pool on this machine (default); ray: Ray actors (pip install "
                      "'impasto[ray]')")
-    run.add_argument("--workers", type=_positive_int, metavar="N",
+    run.add_argument("--workers", type=int_at_least(1), metavar="N",
                      help="jobs at once (default: local, one per core; ray, one per cluster CPU or GPU)")
-    run.add_argument("--threads", type=_positive_int, metavar="N",
+    run.add_argument("--threads", type=int_at_least(1), metavar="N",
                      help="torch threads per worker (default: cores / workers, so workers × threads <= cores)")
     run.add_argument("--address", metavar="ADDR",
                      help="ray: 'auto' joins the cluster of 'ray start', ray://HOST:PORT a remote one "
                      "(default: a private local Ray)")
     run.add_argument("--gpus-per-worker", type=float, metavar="F",
                      help="ray: GPUs per actor (default: 1 when the cluster has GPUs, else 0)")
-    run.add_argument("--max-retries", type=_nonneg_int, default=2, metavar="N",
+    run.add_argument("--max-retries", type=int_at_least(0), default=2, metavar="N",
                      help="re-runs of a job whose worker died (it resumes from its checkpoint; default: 2)")
-    run.add_argument("--checkpoint-every", type=_nonneg_int, default=20, metavar="N",
-                     help="steps between checkpoints of a running job (0: none; default: 20)")
+    run.add_argument("--checkpoint-every", type=_checkpoint_every, default=None, metavar="N|auto",
+                     help="checkpoint a running job every N steps (auto: once a minute, as a single run does; "
+                     "0: never, a killed job then starts again) (default: auto)")
     run.add_argument("-q", "--quiet", action="store_true", help="only the summary and failures")
 
     cfg = p.add_argument_group("configuration of every job (a manifest row's columns override these)")
@@ -93,23 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run a VGG16 preset (keras-white) on the bundled VGG19 when no --weights are given")
     add_config_flags(p)  # the single-run CLI's flags, generated from Config: the two cannot drift apart
     return p
-
-
-def _positive_int(s: str) -> int:
-    v = _nonneg_int(s)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {s!r}")
-    return v
-
-
-def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
-    return v
 
 
 # -- the shared single-run flags -----------------------------------------------------------------------

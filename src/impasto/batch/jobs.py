@@ -57,8 +57,10 @@ class JobSpec:
     """This job's own folder of transient state (``OUTDIR/.impasto-batch/NAME.KEY16/``): its checkpoint
     between attempts and the worker's status file. Removed as a whole once the output is written, with
     any temporary file a killed worker left in it."""
-    checkpoint_every: int = 10
-    """Steps between checkpoints (0: none; a killed job then starts again from step 0)."""
+    checkpoint_every: int | None = None
+    """Steps between checkpoints; None: by time, every ``AUTO_CHECKPOINT_SECONDS`` (a checkpoint holds the
+    L-BFGS history, up to a GiB at large sizes, so not every few steps); 0: none (a killed job then
+    starts again from step 0)."""
 
     @property
     def checkpoint(self) -> str:
@@ -311,7 +313,7 @@ def resolve_jobs(
     config_for: ConfigFor,
     *,
     ext: str = "png",
-    checkpoint_every: int = 10,
+    checkpoint_every: int | None = None,
     hasher: FileHasher | None = None,
     finalize: Callable[[Config, list[str]], tuple[Config, list[str]]] | None = None,
 ) -> list[JobSpec]:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from impasto.batch.jobs import CONFIG_PATH_FIELDS, JobOutput, JobSpec
+from impasto.cli.run import AUTO_CHECKPOINT_SECONDS  # checkpoint_every=None: as a single run's 'auto'
 from impasto.errors import ImpastoError
 
 
@@ -133,12 +134,15 @@ def execute(job: JobSpec, *, local_paths: Mapping[str, str] | None = None) -> Jo
     _write_json_atomic(status_path, status)
     every = job.checkpoint_every
     result = None
-    t0 = time.perf_counter()
+    t0 = last_ckpt = time.perf_counter()
     for ev in st.run():
         if ev.done:
             result = ev
             break
-        if every and ev.step % every == 0:
+        now = time.perf_counter()
+        due = (every is None and now - last_ckpt >= AUTO_CHECKPOINT_SECONDS) or (every and ev.step % every == 0)
+        if due:
+            last_ckpt = now
             save_checkpoint(ckpt_path, st, content=content_path, styles=style_paths, hashes=hashes,
                             extra={"batch_key": job.key, "job": job.name})
             _write_json_atomic(status_path, {**status, "step": ev.step, "total": ev.total_steps,
