@@ -157,8 +157,10 @@ class RayBackend:
             try:
                 ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
+                hint = ("; a cluster with token authentication (Ray's default) needs RAY_AUTH_MODE=token and its "
+                        "token when given by address" if self.address not in (None, "auto") else "")
                 raise ImpastoError(f"cannot connect to Ray at {self.address or 'a new local instance'}: "
-                                   f"{' '.join(str(e).split())[:200]}") from None
+                                   f"{' '.join(str(e).split())[:200]}{hint}") from None
             self._owns_ray = True
         res = ray.cluster_resources()
         cpus, gpus = int(res.get("CPU", 0)), float(res.get("GPU", 0))
