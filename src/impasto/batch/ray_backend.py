@@ -214,7 +214,11 @@ class RayBackend:
 
             time.sleep(timeout)
             return []
-        ready, _ = ray.wait(list(self._inflight), num_returns=len(self._inflight), timeout=timeout)
+        # The first result ends the wait (num_returns=len(...) would wait for all of them or the timeout);
+        # then whatever else is already done, without waiting.
+        ready, rest = ray.wait(list(self._inflight), num_returns=1, timeout=timeout)
+        if ready and rest:
+            ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         events: list[BackendEvent] = []
         for ref in ready:
             job, actor = self._inflight.pop(ref)
