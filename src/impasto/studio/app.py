@@ -229,6 +229,11 @@ def create_app(settings: StudioSettings) -> FastAPI:
             return _error(400, f"{where}: {msg}")
         return _error(400, "bad request")
 
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Still one line of JSON for the client; the server's log has the traceback.
+        return _error(500, f"internal error: {' '.join(str(exc).split())[:300] or type(exc).__name__}")
+
     def get_job(job_id: str) -> Job:
         job = manager.db.get(job_id) if valid_job_id(job_id) else None
         if job is None:
@@ -257,7 +262,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
         out = []
         for name, p in PRESETS.items():
-            out.append({"name": name, "description": p.description,
+            out.append({"name": name, "description": p.summary,
                         "config": preset_config(name, allow_vgg19=True).to_dict()})
         return {"default": Config().to_dict(), "presets": out, "limits": limits.__dict__}
 

@@ -179,9 +179,10 @@ class JobManager:
         if self.db.update(job_id, only_if=("queued",), state="cancelled", finished=time.time()):
             self.log(job_id).add("state", {"state": "cancelled"})
             return "cancelled"
+        current = self.db.get(job_id)
         with self._cv:
             r = self._running.get(job_id)
-            if r is None:
+            if r is None or r.terminal is not None or current is None or current.state in FINISHED:
                 return None
             r.cancel_requested = True
         self._send(r.proc, "cancel")
