@@ -19,9 +19,8 @@ import pytest
 from safetensors.torch import save_file
 
 import impasto
-from impasto.weights import _sequential_indices
-
 from impasto.imageio import save_image
+from impasto.weights import _sequential_indices
 
 
 def _root_conftest() -> Any:

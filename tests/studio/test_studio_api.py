@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+
 with warnings.catch_warnings():  # Starlette suggests httpx2; httpx is what it runs on today
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
@@ -245,7 +246,8 @@ def test_host_origin_and_token_checks(client: TestClient, tmp_path: Path, tiny_w
                      pool={"prestart": False}) as client:
         assert client.get("/api/jobs").status_code == 401
         assert client.get("/").status_code == 401
-        assert client.get("/api/jobs", headers={"authorization": "Bearer wrong-token-of-some-length"}).status_code == 401
+        wrong = {"authorization": "Bearer wrong-token-of-some-length"}
+        assert client.get("/api/jobs", headers=wrong).status_code == 401
         assert client.get("/api/jobs", headers={"authorization": f"Bearer {token}"}).status_code == 200
         # The page: /?token=... sets an HttpOnly cookie that images and EventSource then carry.
         r = client.get(f"/?token={token}", follow_redirects=False)

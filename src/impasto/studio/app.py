@@ -334,7 +334,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
         states = tuple(s for s in (state or "").split(",") if s)
         if any(s not in ("queued", "running", *FINISHED) for s in states):
             raise HTTPException(400, "state must be queued, running, done, failed or cancelled")
-        return [manager.live(j).to_api() for j in manager.db.list(states=states or None, limit=max(1, min(limit, 1000)))]
+        found = manager.db.list_jobs(states=states or None, limit=max(1, min(limit, 1000)))
+        return [manager.live(j).to_api() for j in found]
 
     @app.get("/api/jobs/{job_id}")
     def job_detail(job_id: str) -> dict[str, Any]:
@@ -431,7 +432,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         manager.delete(job.id)
         return {"id": job.id, "deleted": True}
 
-    app.add_middleware(Guard, settings=settings)  # type: ignore[arg-type]
+    app.add_middleware(Guard, settings=settings)
     return app
 
 

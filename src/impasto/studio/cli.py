@@ -94,7 +94,7 @@ def main(argv: Sequence[str]) -> int:
     print(f"impasto studio: {url}{'?token=…' if token else ''}  (data: {settings.data.resolve()}; Ctrl-C stops, "
           "running jobs resume on the next start)", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=15)
+                            timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else EXIT_USAGE

@@ -111,7 +111,8 @@ class JobManager:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             fh.close()
-            raise ImpastoError(f"another impasto serve is using {self.data.root}; stop it or use another --data") from None
+            raise ImpastoError(
+                f"another impasto serve is using {self.data.root}; stop it or use another --data") from None
         self._lock_fh = fh
         for job in self.db.requeue_interrupted():
             self.log(job.id).add("state", {"state": "queued", "note": "server restarted; resuming"})
