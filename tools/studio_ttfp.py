@@ -65,7 +65,7 @@ def main() -> int:
     p.add_argument("--size", type=int, default=512, help="output long side (the page's default: 512)")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    from impasto.imageio import default_content_path, default_style_path
+    from impasto.io import default_content_path, default_style_path
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}

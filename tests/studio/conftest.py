@@ -19,8 +19,8 @@ import pytest
 from safetensors.torch import save_file
 
 import impasto
-from impasto.imageio import save_image
-from impasto.weights import _sequential_indices
+from impasto.io import save_image
+from impasto.vgg import VGG_BLOCKS
 
 
 def _root_conftest() -> Any:
@@ -45,7 +45,12 @@ FINISHED = ("done", "failed", "cancelled")
 def write_tiny_weights(path: Path) -> Path:
     """The tiny random VGG19 as a torchvision-layout .safetensors file: what ``--weights`` accepts."""
     tensors = {}
-    for i, (w, b) in zip(_sequential_indices("vgg19"), tiny_vgg().convs, strict=True):
+    # torchvision's features.N numbering: conv, relu per layer, one pool per block.
+    indices, n = [], 0
+    for block in VGG_BLOCKS["vgg19"]:
+        indices += [n + 2 * k for k in range(block)]
+        n += 2 * block + 1
+    for i, (w, b) in zip(indices, tiny_vgg().convs, strict=True):
         tensors[f"features.{i}.weight"] = w.contiguous()
         tensors[f"features.{i}.bias"] = b.contiguous()
     save_file(tensors, str(path), metadata={"preprocess": "caffe"})

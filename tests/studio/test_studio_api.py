@@ -15,12 +15,12 @@ import pytest
 import torch
 
 with warnings.catch_warnings():  # Starlette suggests httpx2; httpx is what it runs on today
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
 from impasto import Config
-from impasto.imageio import load_image, read_metadata, save_image
+from impasto.io import load_image, read_metadata, save_image
 from impasto.studio.app import Limits, StudioSettings, create_app
 from impasto.studio.db import MIGRATIONS, SCHEMA_VERSION, JobDB
 from impasto.studio.manager import PoolSettings

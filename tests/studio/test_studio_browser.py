@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from impasto.imageio import read_metadata
+from impasto.io import read_metadata
 
 from .conftest import ServerProcess, wait_for
 

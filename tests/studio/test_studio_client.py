@@ -8,7 +8,7 @@ import pytest
 
 from impasto.cli import main
 from impasto.client import StudioClient, StudioError
-from impasto.imageio import load_image, read_metadata
+from impasto.io import load_image, read_metadata
 
 from .conftest import ServerProcess
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from impasto.imageio import load_image, read_metadata
+from impasto.io import load_image, read_metadata
 
 from .conftest import ServerProcess, job_files, wait_for
 
 EVERY = 5
-CONFIG = {"size": 64, "start_size": 32, "steps": 150}
+CONFIG = {"size": 64, "start_size": 32, "steps": 60}
 
 
 def _children(pid: int) -> list[int]:
@@ -28,7 +28,7 @@ def _children(pid: int) -> list[int]:
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and _state(int(d.name)) not in (None, "Z"):
             try:
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[2])
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
             if ppid == pid:
@@ -74,7 +74,8 @@ def test_kill_9_mid_job_then_restart_resumes_from_the_checkpoint(
         resume = done["resumes"][0]
         # It went back to a checkpoint (a multiple of EVERY) no older than one interval before what we saw.
         assert resume["from_step"] % EVERY == 0 and resume["from_step"] >= seen - EVERY > 0
-        assert resume["lost"] == resume["reached"] - resume["from_step"]
+        # "reached": the last step the killed server had recorded (it writes progress every 0.5 s).
+        assert resume["lost"] == max(0, resume["reached"] - resume["from_step"]) <= EVERY
         result = tmp_path / "resumed.png"
         result.write_bytes(again.client.get(f"/api/jobs/{job['id']}/result").content)
         meta = read_metadata(result)
@@ -88,7 +89,7 @@ def test_kill_9_mid_job_then_restart_resumes_from_the_checkpoint(
         plain = tmp_path / "plain.png"
         plain.write_bytes(again.client.get(f"/api/jobs/{ref['id']}/result").content)
         assert torch.equal(load_image(plain).rgb, load_image(result).rgb)
-        print(f"resume figures: killed at >= step {seen} of {total}; resumed from {resume['from_step']}; "
-              f"steps lost {resume['lost']} (checkpoint every {EVERY})")
+        print(f"resume figures: killed at step >= {seen} of {total} (server's record {resume['reached']}); "
+              f"resumed from checkpoint step {resume['from_step']} (one every {EVERY})")
     finally:
         again.stop()

@@ -170,23 +170,18 @@ def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
     if user.get("init") == "file":
         raise ImpastoError("init 'file' reads a file on the server, which the studio does not accept")
     base = preset_config(preset, allow_vgg19=True) if preset else Config()
-    merged = {**base.to_dict(), **user}
-    if preset:
-        merged["extra"] = {**base.extra, **(user.get("extra") or {})}
     try:
-        cfg = Config.from_dict(merged)
-    except (TypeError, ValueError, AttributeError) as e:
+        cfg = Config.from_dict(user, base=base)
+    except (TypeError, ValueError, AttributeError) as e:  # Config names the field itself; this is a backstop
         raise ImpastoError(f"config has a value of the wrong type ({' '.join(str(e).split())})") from None
     cfg = mark_vgg19_substitute(cfg)
     if cfg.size is None or cfg.size > limits.max_size:
         raise ImpastoError(f"size must be at most {limits.max_size} on this server (got {cfg.size})")
     if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != n_styles:
         raise ImpastoError(f"{len(cfg.style_blend_weights)} style weights given for {n_styles} style images")
-    n_scales = len(cfg.scale_sizes(cfg.size))
-    if cfg.scale_steps is not None and len(cfg.scale_steps) != n_scales:
-        raise ImpastoError(f"scale_steps has {len(cfg.scale_steps)} values but this run has {n_scales} scales")
-    if total_steps(cfg) > limits.max_steps:
-        raise ImpastoError(f"{total_steps(cfg)} steps in all is over this server's limit of {limits.max_steps}")
+    steps = total_steps(cfg, content_hw)
+    if steps > limits.max_steps:
+        raise ImpastoError(f"{steps} steps in all is over this server's limit of {limits.max_steps}")
     if cfg.device not in ("auto", "cpu"):
         from impasto.engine import resolve_device
 
@@ -194,11 +189,9 @@ def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
     return cfg
 
 
-def total_steps(cfg: Config) -> int:
-    assert cfg.size is not None
-    if cfg.scale_steps is not None:
-        return int(sum(cfg.scale_steps))
-    return cfg.steps * len(cfg.scale_sizes(cfg.size))
+def total_steps(cfg: Config, content_hw: tuple[int, int]) -> int:
+    """Steps of the whole run, as the engine will plan it (raises ImpastoError for a bad scale_steps)."""
+    return sum(n for _, n in cfg.schedule(*content_hw))
 
 
 def create_app(settings: StudioSettings) -> FastAPI:
@@ -269,25 +262,23 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.post("/api/inspect")
     async def inspect(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """The settings an impasto output carries (the page's "drop an output to reuse its settings")."""
-        import io
+        import tempfile
 
-        from PIL import Image
-
-        from impasto.imageio import _parse_json_object
+        from impasto.io import read_metadata
 
         blob = await image.read(limits.max_upload_bytes + 1)
         try:
-            sniff_image(blob, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels, what="the image")
+            sn = sniff_image(blob, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels, what="the image")
         except UploadError as e:
             raise HTTPException(e.status, str(e)) from None
-        meta = None
-        with Image.open(io.BytesIO(blob)) as img:
-            img.load()
-            for raw in (img.info.get("impasto"), img.info.get("comment"), img.getexif().get(0x010E)):
-                if isinstance(raw, (str, bytes)):
-                    meta = _parse_json_object(raw)
-                    if meta is not None:
-                        break
+        # read_metadata reads files: a private temporary one, named by us, removed at once.
+        with tempfile.TemporaryDirectory(dir=data.root) as tmp:
+            path = Path(tmp) / f"image.{sn.ext}"
+            path.write_bytes(blob)
+            try:
+                meta = read_metadata(path)
+            except ImpastoError:
+                meta = None
         if meta is None or not isinstance(meta.get("config"), dict):
             raise HTTPException(422, "this image carries no impasto settings")
         return {"config": meta["config"], "metadata": {k: v for k, v in meta.items() if k != "loss_history"}}
@@ -322,7 +313,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
             data.store_upload(blob, sn)
             stored.append(Upload(sha256=sn.sha256, ext=sn.ext, name=name))
         job = Job(id=new_job_id(), state="queued", created=time.time(), config=cfg.to_dict(),
-                  content=stored[0], styles=tuple(stored[1:]), total_steps=total_steps(cfg))
+                  content=stored[0], styles=tuple(stored[1:]),
+                  total_steps=total_steps(cfg, (uploads[0][1].height, uploads[0][1].width)))
         if not manager.submit(job):
             raise HTTPException(429, f"the queue is full ({settings.pool.max_queued} jobs waiting); try again later",
                                 headers={"Retry-After": "30"})

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from impasto.argtypes import nonneg_float, nonneg_int
+from impasto.cli.argtypes import nonneg_float, nonneg_int
 from impasto.errors import ImpastoError
 
 EXIT_USAGE = 2
@@ -76,7 +76,7 @@ def main(argv: Sequence[str]) -> int:
         raise ImpastoError("the token must be at least 16 characters (e.g. python -c 'import secrets; "
                            "print(secrets.token_urlsafe())')")
     if args.weights is not None:
-        from impasto.weights import load_weights
+        from impasto.vgg import load_weights
 
         load_weights(args.weights)  # a bad file is an error now, not in every job
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)

@@ -201,7 +201,9 @@ class JobDB:
             r = self._conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _row_to_job(r) if r is not None else None
 
-    def list_jobs(self, *, states: tuple[str, ...] | None = None, limit: int = 500, oldest_first: bool = False) -> list[Job]:
+    def list_jobs(
+        self, *, states: tuple[str, ...] | None = None, limit: int = 500, oldest_first: bool = False
+    ) -> list[Job]:
         order = "ASC" if oldest_first else "DESC"
         q = f"SELECT {_COLUMNS} FROM jobs"
         args: list[Any] = []

@@ -85,7 +85,7 @@ def run_job(ch: _Channel, job: dict[str, Any], weights: Any, opts: argparse.Name
     import torch
 
     from impasto import Config, ImpastoError, StyleTransfer, __version__
-    from impasto.imageio import save_image
+    from impasto.io import save_image
     from impasto.studio.storage import atomic_write_bytes
 
     job_dir = Path(job["dir"])
@@ -94,6 +94,8 @@ def run_job(ch: _Channel, job: dict[str, Any], weights: Any, opts: argparse.Name
     styles = list(job["styles"])
     history: list[list[float]] = []
     resumed_from = 0
+    # The uploads are named by their sha256: the checkpoint need not hash them again every time.
+    hashes = dict(zip([content, *styles], [job["content_sha256"], *job["styles_sha256"]]))
     try:
         ckmod: Any
         try:
@@ -104,9 +106,8 @@ def run_job(ch: _Channel, job: dict[str, Any], weights: Any, opts: argparse.Name
         if ckmod is not None and checkpoint.is_file():
             try:
                 st, ck = ckmod.resume(checkpoint, weights=weights)
-                extra = dict(ck.extra or {})
-                history = [list(map(float, row)) for row in extra.get("history", [])]
-                resumed_from = int(extra.get("step", 0))
+                history = [list(map(float, row)) for row in ck.extra.get("history", [])]
+                resumed_from = ck.step
             except ImpastoError as e:
                 ch.emit("log", message=f"checkpoint not usable ({e}); starting again")
                 st = None
@@ -130,7 +131,7 @@ def run_job(ch: _Channel, job: dict[str, Any], weights: Any, opts: argparse.Name
         step = resumed_from
 
         def write_preview(img: torch.Tensor, s: int) -> None:
-            from impasto.imageio import to_pil
+            from impasto.io import to_pil
 
             buf = _png_bytes(to_pil(img))
             atomic_write_bytes(job_dir / "preview.png", buf)
@@ -160,8 +161,8 @@ def run_job(ch: _Channel, job: dict[str, Any], weights: Any, opts: argparse.Name
             if ckmod is not None and (
                 ch.suspend.is_set() or (opts.checkpoint_every > 0 and ev.step % opts.checkpoint_every == 0)
             ):
-                ckmod.save_checkpoint(checkpoint, st, content=content, styles=styles,
-                                      extra={"job": job["id"], "step": ev.step, "history": history})
+                ckmod.save_checkpoint(checkpoint, st, content=content, styles=styles, hashes=hashes,
+                                      extra={"job": job["id"], "history": history})
                 ch.emit("checkpoint", step=ev.step)
             if ch.suspend.is_set():
                 ch.emit("suspended", step=ev.step)
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if opts.threads > 0:
             torch.set_num_threads(opts.threads)
-        from impasto.weights import load_weights
+        from impasto.vgg import load_weights
 
         weights = load_weights(opts.weights or None)
     except Exception as e:  # noqa: BLE001

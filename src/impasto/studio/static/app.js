@@ -24,6 +24,11 @@ async function api(path, options = {}) {
   return r;
 }
 
+// The preset a configuration was made from (older outputs kept it in "extra").
+function presetOf(cfg) {
+  return cfg.preset || (cfg.extra && cfg.extra.preset) || "";
+}
+
 // -- inputs ---------------------------------------------------------------------------------------
 function setContent(file) {
   if (!file) return;
@@ -115,7 +120,7 @@ async function loadSettingsFrom(file) {
   form.append("image", file);
   try {
     const r = await (await api("/api/inspect", { method: "POST", body: form })).json();
-    const preset = r.config.extra && r.config.extra.preset;
+    const preset = presetOf(r.config);
     $("#preset").value = preset && state.presets[preset] ? preset : "";
     applyBase(r.config, `Settings loaded from ${file.name}`);
     $("#form-error").textContent = "";
@@ -271,7 +276,7 @@ function renderQueue() {
 
 function summary(c) {
   const bits = [`${c.size} px`, `${c.steps} steps/scale`, `style weight ${Number(c.style_weight).toPrecision(3)}`];
-  if (c.extra && c.extra.preset) bits.unshift(`preset ${c.extra.preset}`);
+  if (presetOf(c)) bits.unshift(`preset ${presetOf(c)}`);
   if (c.preserve_color !== "none") bits.push(`colours: ${c.preserve_color}`);
   if (c.style_scale !== 1) bits.push(`style scale ${c.style_scale}`);
   return bits.join(" · ");
@@ -311,7 +316,7 @@ function renderGallery() {
 }
 
 async function reuse(j) {
-  const preset = j.config.extra && j.config.extra.preset;
+  const preset = presetOf(j.config);
   $("#preset").value = preset && state.presets[preset] ? preset : "";
   applyBase(j.config, `Settings of ${j.content.name} × ${j.styles.map((s) => s.name).join(", ")}`);
   const fetchFile = async (which, name) => {
