@@ -47,11 +47,21 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     page.set_input_files("#content-input", str(content))
     page.set_input_files("#style-input", [str(style)])
     page.locator("#size").fill("128")
-    page.locator("#steps").fill("500")
-    assert page.text_content("#steps-out") == "500 steps per scale"
+    page.locator("#steps").fill("300")
+    assert page.text_content("#steps-out") == "300 steps per scale"
     page.click("#start")
+    page.wait_for_selector("#queue li", timeout=10_000)
+    job_id = live_server.client.get("/api/jobs").json()[0]["id"]
 
-    # The preview appears and then changes while the job runs.
+    # A second job waits in the queue behind the first; cancel it from the page.
+    page.click("#start")
+    page.wait_for_selector("#queue li:has-text('queued') button.cancel-job", timeout=10_000)
+    second = live_server.client.get("/api/jobs?state=queued").json()[0]["id"]
+    assert second != job_id
+    page.click(f"#queue li[data-id='{second}'] button.cancel-job")
+    assert wait_for(live_server.client, second, timeout=10)["state"] == "cancelled"
+
+    # The first job's preview appears and then changes while it runs.
     page.wait_for_selector("#preview:not([hidden])", timeout=30_000)
     first = page.get_attribute("#preview", "data-step")
     page.wait_for_function(
@@ -60,14 +70,6 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     assert page.evaluate("document.querySelector('#preview').naturalWidth") == 128
     assert "step" in (page.text_content("#status") or "")
     page.screenshot(path=str(tmp_path / "mid-run.png"))
-    job_id = live_server.client.get("/api/jobs?state=running").json()[0]["id"]
-
-    # A second job waits in the queue; cancel it from the page.
-    page.click("#start")
-    page.wait_for_selector("#queue li:has-text('queued') button.cancel-job", timeout=10_000)
-    second = [j for j in live_server.client.get("/api/jobs?state=queued").json()][0]["id"]
-    page.click(f"#queue li[data-id='{second}'] button.cancel-job")
-    assert wait_for(live_server.client, second, timeout=10)["state"] == "cancelled"
 
     # The first job ends in the gallery, newest first, with before/after images and its settings.
     assert wait_for(live_server.client, job_id, timeout=60)["state"] == "done"
@@ -82,7 +84,7 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     saved = tmp_path / "download.png"
     dl.value.save_as(str(saved))
     meta = read_metadata(saved)
-    assert meta is not None and meta["config"]["size"] == 128 and meta["config"]["steps"] == 500
+    assert meta is not None and meta["config"]["size"] == 128 and meta["config"]["steps"] == 300
     assert meta["studio_job"] == job_id
 
     # Dropping (here: picking) an impasto output loads the settings it carries.
@@ -90,6 +92,6 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     page.locator("#steps").fill("20")
     page.set_input_files("#settings-input", str(saved))
     page.wait_for_function("document.querySelector('#loaded-from').textContent.includes('download.png')")
-    assert page.input_value("#size") == "128" and page.input_value("#steps") == "500"
+    assert page.input_value("#size") == "128" and page.input_value("#steps") == "300"
     assert errors == []
     page.close()
