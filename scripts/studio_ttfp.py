@@ -9,7 +9,7 @@ Starts ``impasto serve`` (bundled VGG19, all cores) on a free local port with a 
 Each is timed from the POST to the first ``preview`` event on the job's SSE stream, and cancelled right
 after. The figures only mean something on an idle machine: the load average is recorded with them.
 
-    python tools/studio_ttfp.py [--out docs/perf/studio_ttfp.json] [--size 512]
+    python scripts/studio_ttfp.py [--out docs/perf/studio_ttfp.json] [--size 512]
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main() -> int:
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "machine": platform.machine(),
         "python": platform.python_version(),
-        "command": "python tools/studio_ttfp.py",
+        "command": "python scripts/studio_ttfp.py",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -5,7 +5,7 @@ Debian's chromium through Playwright exactly as a person would: drop a photo and
 sliders, Start, watch. Inputs are public-domain images from ../shared/images (see its SOURCES.md):
 NASA's astronaut photo, *The Starry Night* and *The Great Wave*.
 
-    python tools/studio_screenshots.py [--images ../shared/images] [--out docs/img]
+    python scripts/studio_screenshots.py [--images ../shared/images] [--out docs/img]
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def wait_state(client: httpx.Client, states: tuple[str, ...], timeout: float = 9
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", default=str(ROOT.parent / "shared" / "images"))
+    p.add_argument("--images", default=os.environ.get("IMPASTO_IMAGES", str(ROOT.parent / "shared" / "images")),
+                   help="folder of the shared test images (default: $IMPASTO_IMAGES or ../shared/images)")
     p.add_argument("--out", default=str(ROOT / "docs" / "img"))
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args()
