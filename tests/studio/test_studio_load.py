@@ -40,7 +40,7 @@ def run_clients(server: ServerProcess, seconds: float, images: tuple[Path, Path]
     def client(n: int) -> None:
         with httpx.Client(base_url=server.url, timeout=30.0) as c:
             i = 0
-            while time.monotonic() < stop_at:
+            while i < 7 or time.monotonic() < stop_at:  # every kind of request at least once per client
                 kind = ("list", "poll", "preview", "stream", "list", "poll", "submit")[(n + i) % 7]
                 i += 1
                 try:
