@@ -48,13 +48,14 @@ def test_kill_9_mid_job_then_restart_resumes_from_the_checkpoint(
 ) -> None:
     data = tmp_path / "data"
     files = job_files(studio_images[0], [studio_images[1]])
-    server = ServerProcess(data, tiny_weights_file, "--checkpoint-every", str(EVERY))
+    # --no-prestart: one job process per server, nothing else competing for the two cores.
+    server = ServerProcess(data, tiny_weights_file, "--checkpoint-every", str(EVERY), "--no-prestart")
     try:
         job = server.client.post("/api/jobs", files=files, data={"config": json.dumps(CONFIG)}).json()
         total = job["total_steps"]
         seen = wait_for(server.client, job["id"], ("running",), min_step=total // 3, timeout=60)["step"]
-        workers = _children(server.proc.pid)  # the job's process and the one started in advance
-        assert len(workers) == 2
+        workers = _children(server.proc.pid)  # the job's process
+        assert len(workers) == 1
         server.kill9()
         # They must not outlive it (the job's would race the next server for the job).
         deadline = time.monotonic() + 10
@@ -65,7 +66,7 @@ def test_kill_9_mid_job_then_restart_resumes_from_the_checkpoint(
     finally:
         server.stop()
 
-    again = ServerProcess(data, tiny_weights_file, "--checkpoint-every", str(EVERY))
+    again = ServerProcess(data, tiny_weights_file, "--checkpoint-every", str(EVERY), "--no-prestart")
     try:
         done = wait_for(again.client, job["id"], timeout=90)
         assert done["state"] == "done", done["error"]
