@@ -301,7 +301,9 @@ def test_presets_and_page_are_served(client: TestClient) -> None:
     # Everything the page loads is served locally: no CDN.
     assert "http" not in page.text.replace('href="/docs"', "")
     assert client.get("/static/app.js").status_code == 200
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
     schema = client.get("/openapi.json").json()
     for route in ("/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/events", "/api/jobs/{job_id}/preview",
                   "/api/jobs/{job_id}/result", "/api/jobs/{job_id}/cancel"):

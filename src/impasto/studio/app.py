@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -144,6 +145,14 @@ def _hostport(origin: str) -> str:
     return origin.split("://", 1)[-1].rstrip("/").lower()
 
 
+def _swagger_dir() -> Path | None:
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
 def _static_dir() -> Path:
     return Path(str(files("impasto.studio") / "static"))
 
@@ -207,7 +216,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
         finally:
             await asyncio.get_running_loop().run_in_executor(None, manager.stop)
 
-    app = FastAPI(title="impasto studio", version=__version__, lifespan=lifespan,
+    # /docs is Swagger UI from the swagger-ui-bundle wheel, served here: FastAPI's default loads it from a CDN.
+    app = FastAPI(title="impasto studio", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Neural style transfer jobs: submit, watch, fetch. The page at / uses only this API.")
     app.state.manager = manager
     app.state.settings = settings
@@ -241,6 +251,20 @@ def create_app(settings: StudioSettings) -> FastAPI:
         return FileResponse(static / "index.html", headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=static), name="static")
+
+    swagger = _swagger_dir()
+    if swagger is not None:
+        app.mount("/docs-static", StaticFiles(directory=swagger), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        if swagger is None:
+            return JSONResponse({"detail": "the API docs page needs swagger-ui-bundle (pip install 'impasto[web]'); "
+                                 "the schema is at /openapi.json"}, status_code=404)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="impasto studio API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
 
     # -- reference data -------------------------------------------------------------------------
     @app.get("/api/health")
