@@ -91,8 +91,9 @@ def main(argv: Sequence[str]) -> int:
     app = create_app(settings)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else shown}:{args.port}/"
-    print(f"impasto studio: {url}{'?token=…' if token else ''}  (data: {settings.data.resolve()}; Ctrl-C stops, "
-          "running jobs resume on the next start)", flush=True)
+    # With a token, the URL that opens the page carries it (once; the page then keeps it in a cookie).
+    print(f"impasto studio: {url}{'?token=' + token if token else ''}  (data: {settings.data.resolve()}; "
+          "Ctrl-C stops, running jobs resume on the next start)", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
