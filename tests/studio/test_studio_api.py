@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
 import sqlite3
 import warnings
 from collections.abc import Iterator
@@ -309,3 +311,37 @@ def test_presets_and_page_are_served(client: TestClient) -> None:
                   "/api/jobs/{job_id}/result", "/api/jobs/{job_id}/cancel"):
         assert route in schema["paths"]
     assert "delete" in schema["paths"]["/api/jobs/{job_id}"]
+
+
+def test_a_crashed_job_process_fails_its_job_not_the_server(
+    client: TestClient, studio_images: tuple[Path, Path]
+) -> None:
+    job = submit(client, studio_images, {"size": 64, "start_size": None, "steps": 5000}).json()
+    wait_for(client, job["id"], ("running",), min_step=1)
+    manager = client.app.state.manager  # type: ignore[attr-defined]
+    os.kill(manager._running[job["id"]].proc.pid, signal.SIGKILL)  # what the kernel's OOM killer does
+    failed = wait_for(client, job["id"], timeout=30)
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("the job process ended unexpectedly (killed by signal 9)")
+    assert client.get("/api/health").json()["ok"] is True
+    assert wait_for(client, submit(client, studio_images).json()["id"])["state"] == "done"
+
+
+def test_stopping_the_server_suspends_a_running_job_and_the_next_start_resumes_it(
+    tmp_path: Path, tiny_weights_file: Path, studio_images: tuple[Path, Path]
+) -> None:
+    data = tmp_path / "data"
+    with make_client(data, tiny_weights_file, pool={"prestart": False}) as client:
+        job = submit(client, studio_images, {"size": 64, "start_size": 32, "steps": 60}).json()
+        wait_for(client, job["id"], ("running",), min_step=10)
+    # Leaving the block shut the app down: the job saved a checkpoint and went back to the queue.
+    db = JobDB(data / "studio.sqlite3")
+    stopped = db.get(job["id"])
+    db.close()
+    assert stopped is not None and stopped.state == "queued" and stopped.step >= 10
+    assert (data / "jobs" / job["id"] / "checkpoint.pt").is_file()
+    with make_client(data, tiny_weights_file, pool={"prestart": False}) as client:
+        done = wait_for(client, job["id"])
+        assert done["state"] == "done" and done["step"] == done["total_steps"]
+        assert done["resumes"] == [{"from_step": stopped.step, "reached": stopped.step, "lost": 0}]
+        assert not (data / "jobs" / job["id"] / "checkpoint.pt").exists()
