@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from collections.abc import Callable
@@ -14,8 +15,18 @@ import torch
 from impasto.io.images import save_image
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
 
-SHARED_IMAGES = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
-"""The one setting for the shared test photos and paintings (tests and scripts only, never product code)."""
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_path(env: str, default: str) -> Path:
+    """A folder shared beside the repository: ``$env`` if set, else ``default`` relative to the repo root
+    (tests and scripts only: product code never reads these)."""
+    value = os.environ.get(env)
+    return Path(value).expanduser() if value else (REPO_ROOT / default).resolve()
+
+
+SHARED_IMAGES = shared_path("IMPASTO_IMAGES", "../shared/images")
+SHARED_SEEDS = shared_path("IMPASTO_SEEDS", "../shared/seeds")
 
 
 def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
@@ -106,3 +117,73 @@ def spy_objective(st: Any, spy: Callable[[torch.Tensor, Callable[[torch.Tensor],
         return lambda px: spy(px, obj)
 
     st.objective = objective
+
+
+def save_tiny_weights(path: Path, arch: str = "vgg19", seed: int = 0) -> Path:
+    """The tiny VGG as a torchvision-layout .safetensors file (for the CLI's --weights)."""
+    from safetensors.torch import save_file
+
+    from impasto.vgg.weights import _sequential_indices
+
+    sd: dict[str, torch.Tensor] = {}
+    for i, (w, b) in zip(_sequential_indices(arch), tiny_vgg(arch, seed=seed).convs, strict=True):
+        sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w.contiguous(), b.contiguous()
+    save_file(sd, str(path), metadata={"preprocess": "caffe"})
+    return path
+
+
+@pytest.fixture
+def tiny_weights_file(tmp_path: Path) -> Path:
+    return save_tiny_weights(tmp_path / "tiny_vgg19.safetensors")
+
+
+NOBODY = 65534
+
+
+def as_unprivileged(fn: Callable[[], None]) -> None:
+    """Run ``fn`` as an ordinary user, so permission checks hold even when the tests run as root (CI).
+
+    As root: fork, drop to uid/gid 65534 (nobody) in the child, run ``fn`` there and report its failure
+    (the assertion's text) back through a pipe. Otherwise run ``fn`` here. Files ``fn`` uses must be in a
+    folder nobody can reach (see :func:`public_tmp`).
+    """
+    if os.geteuid() != 0:
+        fn()
+        return
+    import traceback
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(r)
+        status = 0
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            fn()
+        except BaseException:  # noqa: BLE001 - everything goes back to the parent
+            os.write(w, traceback.format_exc().encode()[-4000:])
+            status = 1
+        os.close(w)
+        os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        report = fh.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"as uid {NOBODY}:\n{report}"
+
+
+@pytest.fixture
+def public_tmp() -> Any:
+    """A temporary folder an unprivileged user can enter (pytest's tmp_path is root's own when root)."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="impasto-test-"))
+    d.chmod(0o755)
+    yield d
+    for p in [d, *d.rglob("*")]:
+        with contextlib.suppress(OSError):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(d, ignore_errors=True)

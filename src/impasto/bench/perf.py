@@ -38,6 +38,7 @@ import torch
 
 from impasto.config import DEFAULT_STYLE_LAYERS, Config
 from impasto.errors import ImpastoError
+from impasto.optim import OptimizerFactory
 from impasto.vgg.features import canonical_layer, layer_names
 from impasto.vgg.weights import VGG_BLOCKS
 
