@@ -1,0 +1,220 @@
+"""``impasto video IN STYLE... -o OUT``: stylise a clip with temporal consistency (Ruder et al. 2016).
+
+IN is a video file (.mp4 .mov .webm .mkv .avi .m4v .gif) or a folder / glob / printf pattern of
+frames; OUT is a video file (same frame rate, the input's audio copied) or a folder of numbered PNGs.
+Every style flag of ``impasto CONTENT STYLE`` applies (presets, weights, colour preservation, several
+styles). Finished frames are written one by one (into OUT itself for a folder, into ``OUT.frames/`` for
+a video, removed once the video is written unless ``--keep-frames``), so re-running the same command
+after an interruption resumes at the first missing frame, and the in-progress frame from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from impasto.argtypes import int_at_least, nonneg_float, nonneg_int, positive_float
+from impasto.errors import ImpastoError
+
+EXIT_USAGE = 2
+_UNUSED_FLAGS = ("save_every", "save_dir", "print_every", "progress_gif")
+
+
+def _frames_list(s: str) -> tuple[int, ...]:
+    parse = int_at_least(1)
+    items = tuple(parse(x.strip()) for x in s.split(",") if x.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected frame offsets such as 1 or 1,2,4")
+    return items
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from impasto.cli import build_parser as still_parser
+
+    p = still_parser()
+    p.prog = "impasto video"
+    p.description = ("Stylise a video (or a folder of frames) with temporal consistency: each frame starts "
+                     "from the previous result warped by optical flow and is kept close to it where the flow "
+                     "is reliable (Ruder, Dosovitskiy and Brox 2016).")
+    p.epilog = ("IN: a video file or a folder/pattern of frames (frames/, 'frames/*.png', frames/f_%%04d.png). "
+                "OUT: a video file (.mp4 .webm .mov .mkv .gif) or a folder for PNG frames. Re-run the same "
+                "command to resume an interrupted run.")
+    for action in p._actions:
+        if action.dest == "content":
+            action.help = "input video file or frames folder/pattern"
+            action.metavar = "IN"
+        elif action.dest == "output":
+            action.help = "output video (.mp4 .webm .mov .mkv .gif) or folder of frames"
+    g = p.add_argument_group("video")
+    g.add_argument("--temporal-weight", type=nonneg_float, default=1e3,
+                   help="weight of the temporal loss, in the paper's units: mean squared 0-255 pixel difference "
+                        "to the warped previous result over reliable pixels, next to content 5 / style 100 "
+                        "(default: 1000, the paper's; 0 turns it off)")
+    g.add_argument("--temporal-frames", type=_frames_list, default=(1,),
+                   help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
+                        "long-term consistency (default: 1)")
+    g.add_argument("--frame-steps", type=nonneg_int, default=None,
+                   help="steps for each frame after the first, at the output size (default: --steps)")
+    g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="start every frame from the content frame instead of the warped previous result")
+    g.add_argument("--independent", action="store_true",
+                   help="stylise every frame on its own (no warm start, no temporal loss): the flickering baseline")
+    g.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="optical flow method (default: dis)")
+    g.add_argument("--fps", type=positive_float, default=None,
+                   help="frame rate of a frames input (default 25), or to override a video's")
+    g.add_argument("--max-frames", type=int_at_least(1), default=None, help="stylise only the first N frames")
+    g.add_argument("--checkpoint-every", type=nonneg_int, default=20,
+                   help="save the in-progress frame's state every N steps (default: 20; 0: never)")
+    g.add_argument("--keep-frames", action="store_true", help="video output: keep the OUT.frames/ folder")
+    g.add_argument("--restart", action="store_true",
+                   help="discard frames left by an earlier run with other settings instead of refusing")
+    return p
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
+
+
+def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
+    from impasto.video.io import VIDEO_SUFFIXES
+
+    p = Path(out).expanduser()
+    for inp in inputs:
+        if os.path.exists(inp) and os.path.exists(p) and os.path.samefile(p, inp):
+            raise ImpastoError(f"output {p} is the same as input {inp}; refusing to overwrite an input")
+    if p.suffix.lower() in VIDEO_SUFFIXES:
+        if p.is_dir():
+            raise ImpastoError(f"output {p} is a folder; give a video file name such as {p / 'out.mp4'}")
+        kind = "video"
+    elif p.suffix == "" or p.is_dir():
+        if p.exists() and not p.is_dir():
+            raise ImpastoError(f"output {p} exists and is not a folder")
+        kind = "frames"
+    else:
+        raise ImpastoError(f"output {p} must be a video ({', '.join(VIDEO_SUFFIXES)}) or a folder for frames")
+    resolved = Path(os.path.realpath(p))
+    if not resolved.parent.is_dir():
+        raise ImpastoError(f"output folder {resolved.parent} does not exist; create it first")
+    if not os.access(resolved.parent, os.W_OK | os.X_OK):
+        raise ImpastoError(f"output folder {resolved.parent} is not writable")
+    return resolved, kind
+
+
+def run(argv: Sequence[str]) -> int:
+    from impasto import cli as still
+    from impasto import presets
+
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    for name in _UNUSED_FLAGS:
+        if getattr(args, name, None):
+            parser.error(f"--{name.replace('_', '-')} does not apply to video")
+    base = None
+    if args.preset is not None:
+        if args.config:
+            raise ImpastoError("give --config or --preset, not both")
+        base = presets.preset_config(args.preset, allow_vgg19=True)
+    if args.config:
+        import json
+
+        from impasto.config import Config
+
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise ImpastoError(f"cannot read configuration {args.config}: {e}") from None
+        base = Config.from_dict(data.get("config", data))
+    cfg = still.config_from_args(args, base)
+    if args.show_config:
+        print(cfg.to_json())
+        return 0
+    if not args.content or not args.styles or not args.output:
+        parser.error("the following arguments are required: IN, STYLE, -o/--output")
+    if args.preset is not None:
+        presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
+        cfg = presets.mark_vgg19_substitute(cfg)
+    from impasto.cli_artist import resolve_region_styles
+
+    cfg, styles = resolve_region_styles(cfg, still.expand_styles(args.styles))
+    out, kind = _output_kind(args.output, [args.content, *styles])
+
+    from impasto.imageio import load_image
+    from impasto.video.io import FrameStore, file_sha256, read_clip, write_video
+    from impasto.video.stylize import VideoOptions, VideoStylizer
+
+    options = VideoOptions(
+        temporal_weight=0.0 if args.independent else args.temporal_weight,
+        temporal_frames=args.temporal_frames,
+        warm_start=args.warm_start and not args.independent,
+        frame_steps=args.frame_steps,
+        flow=args.flow,
+        checkpoint_every=args.checkpoint_every,
+    )
+    options.validate()
+    style_imgs = [load_image(s) for s in styles]
+    clip = read_clip(args.content, cfg.size, fps=args.fps, max_frames=args.max_frames)
+    folder = out if kind == "frames" else out.with_name(out.name + ".frames")
+    store = FrameStore(folder, len(clip.frames))
+    manifest = {"input": clip.identity, "styles": [file_sha256(s) for s in styles], "fps": clip.fps}
+    job = VideoStylizer(clip, style_imgs, cfg, store, options, manifest=manifest, restart=args.restart)
+
+    n = len(clip.frames)
+    h, w = (int(x) for x in clip.frames[0].shape[1:])
+    err = sys.stderr
+    tty = err.isatty() and not args.quiet
+    if not args.quiet:
+        print(f"{args.content}: {n} frames, {w}x{h}, {clip.fps:g} fps{', with audio' if clip.has_audio else ''}; "
+              f"{options.mode} (temporal weight {options.temporal_weight:g}, frames "
+              f"{','.join(map(str, options.temporal_frames))})", file=err)
+    t0 = time.perf_counter()
+    try:
+        for ev in job.run():
+            if args.quiet:
+                continue
+            if ev.kind == "start" and ev.frame > 0:
+                print(f"resuming: frames 1-{ev.frame} are already in {folder}", file=err)
+            elif ev.kind == "step" and tty and ev.progress is not None:
+                p = ev.progress
+                err.write(f"\rframe {ev.frame + 1}/{n} step {p.step}/{p.total_steps} loss {p.loss:.4g} "
+                          f"ETA {_fmt_time(ev.eta)}   ")
+                err.flush()
+            elif ev.kind == "frame":
+                terms = ev.terms or {}
+                temporal = terms.get("extra/temporal")
+                extra = f" temporal {temporal:.4g}" if temporal is not None else ""
+                resumed = f" (resumed at step {ev.resumed_step})" if ev.resumed_step else ""
+                print(f"{chr(13) if tty else ''}frame {ev.frame + 1}/{n} done in {ev.frame_seconds or 0:.1f}s, "
+                      f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {_fmt_time(ev.elapsed)}, "
+                      f"ETA {_fmt_time(ev.eta)}", file=err)
+    except KeyboardInterrupt:
+        saved = job.checkpoint()
+        print(f"\nimpasto: interrupted; finished frames are in {folder}"
+              f"{' and the current frame is checkpointed' if saved else ''}: run the same command to resume",
+              file=err)
+        return 130
+    if kind == "video":
+        frames = [store.load(i) for i in range(n)]
+        write_video(frames, out, clip.fps, audio_from=clip.source if clip.has_audio else None)
+        if not args.keep_frames:
+            store.remove()
+        if not args.quiet:
+            print(f"wrote {out} ({n} frames, {clip.fps:g} fps{', audio copied' if clip.has_audio else ''}, "
+                  f"{time.perf_counter() - t0:.1f}s)", file=err)
+    elif not args.quiet:
+        store.clear_checkpoint()
+        print(f"wrote {n} frames to {out} ({time.perf_counter() - t0:.1f}s)", file=err)
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``impasto video`` (``impasto.cli`` turns ImpastoError into one line and exit 2)."""
+    return run(argv)

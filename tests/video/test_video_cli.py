@@ -1,0 +1,126 @@
+"""``impasto video`` end to end on tiny clips (a random tiny VGG keeps each run to a second or two)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from video_helpers import pan_frames, scene, subprocess_env, write_mp4
+
+from impasto import cli
+from impasto.imageio import load_image, read_metadata, save_image
+from impasto.video.io import has_audio_stream, probe_video
+
+
+def _style(tmp_path: Path) -> Path:
+    return save_image(scene(64, 64, seed=5).flip(0), tmp_path / "style.png")
+
+
+def _fast(weights: Path) -> list[str]:
+    return ["--weights", str(weights), "--weights-format", "caffe", "--size", "48", "--start-size", "none",
+            "--steps", "4", "--frame-steps", "3", "-q"]
+
+
+def test_video_file_to_video_keeps_rate_count_and_audio(tmp_path: Path, tiny_weights_file: Path) -> None:
+    clip = write_mp4(pan_frames(4, 36, 48), tmp_path / "in.mp4", fps=12, audio=True)
+    assert has_audio_stream(clip)
+    out = tmp_path / "out.mp4"
+    res = subprocess.run([sys.executable, "-m", "impasto", "video", str(clip), str(_style(tmp_path)), "-o", str(out),
+                          *_fast(tiny_weights_file)], env=subprocess_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    meta = probe_video(out)
+    assert meta["fps"] == pytest.approx(12.0)
+    assert meta["nframes"] == 4
+    assert tuple(meta["size"]) == (48, 36)
+    assert has_audio_stream(out)
+    assert not (tmp_path / "out.mp4.frames").exists()  # the frames are removed once the video is written
+
+
+def test_frames_folder_to_frames_folder(tmp_path: Path, tiny_weights_file: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "frames"
+    src.mkdir()
+    frames = pan_frames(4, 40, 30, dx=1, dy=2)
+    for i, f in enumerate(frames):
+        save_image(f, src / f"f{i:03d}.png")
+    out = tmp_path / "styled"
+    args = ["video", str(src), str(_style(tmp_path)), "-o", str(out), *_fast(tiny_weights_file)]
+    args.remove("-q")
+    assert cli.main(args) == 0
+    files = sorted(out.glob("frame_*.png"))
+    assert [f.name for f in files] == [f"frame_{i:05d}.png" for i in range(1, 5)]
+    for i, f in enumerate(files):
+        img = load_image(f).rgb
+        assert tuple(img.shape) == (3, 48, 36)
+        meta = read_metadata(f)
+        assert meta is not None and meta["frame"] == i + 1
+        assert meta["video"]["temporal_weight"] == 1000.0
+        # Every frame after the first carries the temporal term it was optimised with.
+        assert ("extra/temporal" in meta["terms"]) == (i > 0)
+    err = capsys.readouterr().err
+    assert "frame 4/4 done" in err and "ETA" in err
+    # A second run finds every frame there and does nothing but say so.
+    assert cli.main(args) == 0
+    assert "resuming: frames 1-4 are already" in capsys.readouterr().err
+    # Other settings on the same folder are refused, not mixed in.
+    assert cli.main([*args, "--temporal-weight", "10"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path, tiny_weights_file: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    style = _style(tmp_path)
+    assert cli.main(["video", str(tmp_path / "missing.mp4"), str(style), "-o", str(tmp_path / "o.mp4")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["video", str(empty), str(style), "-o", str(tmp_path / "o.mp4")]) == 2
+    assert "frames" in capsys.readouterr().err
+    assert cli.main(["video", str(empty), str(style), "-o", str(tmp_path / "o.txt")]) == 2
+    assert cli.main(["video", str(empty), str(style), "-o", str(tmp_path / "o.mp4"), "--temporal-frames", "0"]) == 2
+    assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_at_the_first_missing_frame(tmp_path: Path, tiny_weights_file: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    clip = write_mp4(pan_frames(4, 36, 48), tmp_path / "in.mp4", fps=10)
+    out = tmp_path / "out.mp4"
+    work = tmp_path / "out.mp4.frames"
+    args = ["video", str(clip), str(_style(tmp_path)), "-o", str(out), *_fast(tiny_weights_file),
+            "--steps", "40", "--frame-steps", "400", "--checkpoint-every", "5"]
+    proc = subprocess.Popen([sys.executable, "-m", "impasto", *args], env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (work / "frame_00001.png").exists() and (work / ".impasto-checkpoint.pt").exists():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run made no frame and no checkpoint in 90 s")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    assert (work / "frame_00001.png").exists() and not (work / "frame_00004.png").exists()
+    assert not list(work.glob(".*.tmp"))
+    first = (work / "frame_00001.png").read_bytes()
+    # The re-run (fewer steps for later frames would change the settings: same command) resumes.
+    args[args.index("--frame-steps") + 1] = "400"
+    args.remove("-q")
+    torch.manual_seed(0)
+    assert cli.main([*args]) == 0
+    err = capsys.readouterr().err
+    assert "resuming: frames 1-" in err
+    assert "(resumed at step" in err  # the in-progress frame went on from its checkpoint
+    assert (work.exists() is False) and out.exists()
+    assert probe_video(out)["nframes"] == 4
+    assert first  # frame 1 was kept, not recomputed (its bytes existed before the re-run)
