@@ -136,7 +136,9 @@ class VideoStylizer:
             **(manifest or {}),
             "impasto_version": __version__,
             "config": self.config.to_dict(),
-            "video": {**asdict(self.options), "temporal_frames": list(self.options.temporal_frames)},
+            # Everything that changes the frames (not checkpoint_every, which only changes when state is saved).
+            "video": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.options).items()
+                      if k != "checkpoint_every"},
             "frames": self.n,
             "size": [h, w],
         }
@@ -251,12 +253,13 @@ class VideoStylizer:
                                     eta=eta, progress=ev)
             assert result is not None and result.image is not None
             img = _quantised(result.image)
+            spent = time.perf_counter() - tf
             meta = {**self.manifest, "frame": i + 1, "loss": result.loss, "steps": result.step,
+                    "seconds": round(spent, 3), "resumed_step": resumed,
                     "terms": {k: float(f"{v:.6g}") for k, v in result.terms.items()}}
             path = self.store.save(i, img, metadata=meta)
             self.store.clear_checkpoint()
             self._st, self._frame = None, None
-            spent = time.perf_counter() - tf
             per_step = spent / max(result.step - resumed, 1)
             yield VideoProgress(kind="frame", frame=i, n_frames=self.n, elapsed=time.perf_counter() - t0,
                                 eta=per_step * remaining_after[i], frame_seconds=spent, loss=result.loss,
