@@ -5,12 +5,13 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
-from impasto.imageio import save_image
-from impasto.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
+from impasto.io.images import save_image
+from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
 
 SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 
@@ -70,3 +71,16 @@ def shared_images() -> Path:
     if not (SHARED_IMAGES / "tubingen.jpg").is_file():
         pytest.skip("../shared/images is not present")
     return SHARED_IMAGES
+
+
+def spy_objective(st: Any, spy: Callable[[torch.Tensor, Callable[[torch.Tensor], Any]], Any]) -> None:
+    """Route every loss evaluation of ``st`` through ``spy(pixels, objective)``, which must return the
+    objective's :class:`~impasto.objective.LossTerms` (possibly changed); the public seam is
+    ``StyleTransfer.objective(size)``."""
+    build = st.objective
+
+    def objective(size: tuple[int, int]) -> Callable[[torch.Tensor], Any]:
+        obj = build(size)
+        return lambda px: spy(px, obj)
+
+    st.objective = objective

@@ -9,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto import animate
-from impasto.animate import balance_alphas, balance_grid, balance_sweep, check_animation_path, write_animation
 from impasto.cli import main
 from impasto.config import Config
 from impasto.errors import ImpastoError
-from impasto.imageio import read_metadata, save_image
-from impasto.weights import load_weights
+from impasto.io.images import read_metadata, save_image
+from impasto.vgg.weights import load_weights
+from impasto.viz import animate
+from impasto.viz.animate import balance_alphas, balance_grid, balance_sweep, check_animation_path, write_animation
 
 TINY = dict(size=24, start_size=None, content_layers=("relu1_1",), style_layers=("relu1_1", "relu2_1"))
 

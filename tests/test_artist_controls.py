@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from impasto import cli
-from impasto.color import color_stats, rgb_to_yiq
+from impasto.cli import run as run_cli
 from impasto.config import Config
 from impasto.engine import StyleTransfer, stylize
 from impasto.errors import ImpastoError
-from impasto.imageio import load_image, to_pil
+from impasto.io.images import load_image, to_pil
+from impasto.losses.color import color_stats, rgb_to_yiq
 
 LAYERS = {"content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1")}
 
@@ -220,8 +221,8 @@ def test_cli_artist_flags_run(inputs: tuple[Path, Path, Path], tmp_path: Path) -
 def test_style_scale_changes_the_style_targets() -> None:
     st1 = StyleTransfer(_tiny(40), [_tiny(41, 64, 64)], _cfg(steps=0))
     st2 = StyleTransfer(_tiny(40), [_tiny(41, 64, 64)], _cfg(steps=0, style_scale=2.0))
-    g1 = st1._targets(st1.sizes[0])[1][0].layers["relu2_1"].gram
-    g2 = st2._targets(st2.sizes[0])[1][0].layers["relu2_1"].gram
+    g1 = st1.objective(st1.sizes[0]).slots[0].layers["relu2_1"].gram
+    g2 = st2.objective(st2.sizes[0]).slots[0].layers["relu2_1"].gram
     assert g1 is not None and g2 is not None and not torch.allclose(g1, g2)
 
 
@@ -238,7 +239,7 @@ def test_cli_style_folder_and_blend_weights(inputs: tuple[Path, Path, Path], tmp
     to_pil(_tiny(44)).save(folder / "a.png")
     to_pil(_tiny(45)).save(folder / "b.jpg")
     out = tmp_path / "blend.png"
-    assert cli.expand_styles([str(folder), str(s)]) == [str(folder / "a.png"), str(folder / "b.jpg"), str(s)]
+    assert run_cli.expand_styles([str(folder), str(s)]) == [str(folder / "a.png"), str(folder / "b.jpg"), str(s)]
     code = _main([str(c), str(folder), str(s), "-o", str(out), "--style-weights", "0.5,0.3,0.2", "--size", "32",
                   "--start-size", "none", "--steps", "1", "-q", "--style-layers", "relu1_1",
                   "--content-layers", "relu1_1"])

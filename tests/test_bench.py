@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from impasto.bench import (
+from impasto.bench.perf import (
     Judge,
     _pastiche_rgb,
     format_table,
@@ -63,7 +63,7 @@ def test_pastiche_config_is_pastiches_objective() -> None:
 def test_both_tools_run_and_optimise_the_same_objective(tmp_path: Path) -> None:
     from pastiche.pastiche import PasticheArtist
 
-    from impasto.bench import prepare_inputs
+    from impasto.bench.perf import prepare_inputs
 
     res = {t: worker_steps(t, 32, steps=1, warmup=1, device="cpu", inputs=tmp_path) for t in ("pastiche", "impasto")}
     for r in res.values():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import torch
 from PIL import Image
 
 from impasto import cli, engine
-from impasto.imageio import read_metadata
-from impasto.weights import VGGWeights
+from impasto.cli import run as run_cli
+from impasto.io.images import read_metadata
+from impasto.vgg.weights import VGGWeights
 
 FAST = ["--size", "32", "--start-size", "none", "--steps", "2", "--device", "cpu", "-q"]
 
@@ -33,7 +36,7 @@ def test_run_writes_image_with_metadata(small_images: tuple[Path, Path], tmp_pat
     assert img.size == (32, 24) and img.mode == "RGB"
     meta = read_metadata(out)
     assert meta is not None
-    assert meta["impasto_version"] == cli.__version__
+    assert meta["impasto_version"] == run_cli.__version__
     assert meta["config"]["style_weight"] == 50.0 and meta["config"]["size"] == 32
     assert meta["styles"] == [str(style)]
     assert cli.main(["show-config", str(out)]) == 0
@@ -128,7 +131,7 @@ def test_bad_inputs_one_line_exit_2(small_images: tuple[Path, Path], tmp_path: P
     _bad([c, s, "-o", str(tmp_path / "o.bmpx"), *FAST], capsys)
     _bad([c, s, "-o", out, *FAST, "--style-weights", "1,1,1"], capsys)
     _bad([c, s, "-o", out, *FAST, "--adam-betas", "0.9"], capsys)
-    assert "restart_factor" in _bad([c, s, "-o", out, *FAST, "--restart-factor", "0.5"], capsys)
+    assert "restart-factor" in _bad([c, s, "-o", out, *FAST, "--restart-factor", "0.5"], capsys)
     _bad([c, s, "-o", out, *FAST, "--restart-factor", "lots"], capsys)
     _bad([c, s, "-o", out, *FAST, "--recompute-activations", "sometimes"], capsys)
     assert "lbfgs_history_mib" in _bad([c, s, "-o", out, *FAST, "--lbfgs-history-mib", "0"], capsys)
@@ -146,25 +149,41 @@ def test_refuses_to_overwrite_an_input(small_images: tuple[Path, Path], capsys: 
     assert content.read_bytes() == before
 
 
-def test_ctrl_c_saves_current_image(small_images: tuple[Path, Path], tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGHUP], [signal.SIGINT, signal.SIGINT]])
+def test_signals_save_image_and_checkpoint_then_resume(
+    small_images: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], signals: list[int],
+) -> None:
     content, style = small_images
+    whole = tmp_path / "whole.png"
+    assert cli.main([str(content), str(style), "-o", str(whole), *FAST, "--steps", "4"]) == 0
     real_run = engine.StyleTransfer.run
 
     def interrupted(self: engine.StyleTransfer, image_every: int = 0) -> Iterator[engine.Progress]:
-        for i, ev in enumerate(real_run(self, image_every)):
-            if i == 1:
-                raise KeyboardInterrupt
+        for ev in real_run(self, image_every):
+            if ev.step == 2:
+                for sig in signals:  # a second Ctrl-C while saving must not cut the save short
+                    os.kill(os.getpid(), sig)
             yield ev
 
     monkeypatch.setattr(engine.StyleTransfer, "run", interrupted)
     out = tmp_path / "o.png"
-    assert cli.main([str(content), str(style), "-o", str(out), *FAST]) == 130
+    capsys.readouterr()
+    assert cli.main([str(content), str(style), "-o", str(out), *FAST, "--steps", "4"]) == 130
     partial = tmp_path / "o.interrupted.png"
-    assert partial.is_file() and not out.exists()
-    assert str(partial) in capsys.readouterr().err
+    ckpt = tmp_path / "o.png.ckpt"
+    assert partial.is_file() and ckpt.is_file() and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(partial) in err[0] and "impasto resume" in err[0]
     meta = read_metadata(partial)
-    assert meta is not None and meta["interrupted"] is True
+    assert meta is not None and meta["interrupted"] is True and meta["step"] == 2
+    monkeypatch.setattr(engine.StyleTransfer, "run", real_run)
+    assert cli.main(["resume", str(ckpt), "-q"]) == 0
+    assert not ckpt.exists()  # removed once the result is written
+    a = np.asarray(Image.open(whole))
+    b = np.asarray(Image.open(out))
+    assert np.array_equal(a, b)  # resumed = uninterrupted, pixel for pixel
+    assert read_metadata(out)["resumed_from_step"] == 2  # type: ignore[index]
 
 
 def test_config_file_round_trip(small_images: tuple[Path, Path], tmp_path: Path) -> None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import spy_objective
 from impasto import losses
 from impasto.config import Config
 from impasto.engine import IMAGENET_MEAN_RGB, StyleTransfer, as_rgb, stylize, stylize_iter
 from impasto.errors import ImpastoError
-from impasto.imageio import load_image, resize_to
-from impasto.model import VGGFeatures
-from impasto.weights import VGGWeights
+from impasto.io.images import load_image, resize_to
+from impasto.objective import LossTerms
+from impasto.optim import make_optimizer
+from impasto.vgg.features import VGGFeatures
+from impasto.vgg.weights import VGGWeights
 
 TINY = Config(size=32, start_size=None, steps=3, device="cpu")
 
@@ -154,7 +158,7 @@ def test_lbfgs_trust_region_limits_every_step(
 
 
 def test_limit_step_keeps_lbfgs_history_consistent() -> None:
-    from impasto.engine import _limit_step
+    from impasto.optim import TrustRegion
 
     x = torch.zeros(1, 3, 4, 4, requires_grad=True)
     target = torch.full_like(x, 100.0)
@@ -171,7 +175,7 @@ def test_limit_step_keeps_lbfgs_history_consistent() -> None:
         opt.step(closure)
         t_full = float(opt.state[x]["t"])
         move = float((x.detach() - before).pow(2).mean().sqrt())
-        _limit_step(opt, x, before, 1.0)
+        TrustRegion(1.0).apply(opt, x, before)
         after = float((x.detach() - before).pow(2).mean().sqrt())
         assert after == pytest.approx(min(move, 1.0), rel=1e-5)
         # s = t·d must equal the real move: t shrinks by the same factor as the step.
@@ -180,17 +184,16 @@ def test_limit_step_keeps_lbfgs_history_consistent() -> None:
 
 def _spike_at(st: StyleTransfer, calls: set[int], factor: float) -> list[torch.Tensor]:
     """Make the loss of the given evaluations (from 1) ``factor`` times larger; record each input."""
-    inner = st.loss_terms
     seen: list[torch.Tensor] = []
 
-    def spiked(px: torch.Tensor, *a: object) -> tuple:  # type: ignore[type-arg]
+    def spiked(px: torch.Tensor, objective: Callable[[torch.Tensor], LossTerms]) -> LossTerms:
         seen.append(px.detach().clone())
-        total, lc, ls, ltv, per = inner(px, *a)  # type: ignore[arg-type]
+        terms = objective(px)
         if len(seen) in calls:
-            total = total * factor
-        return total, lc, ls, ltv, per
+            terms = dataclasses.replace(terms, total=terms.total * factor)
+        return terms
 
-    st.loss_terms = spiked  # type: ignore[method-assign]
+    spy_objective(st, spiked)
     return seen
 
 
@@ -238,9 +241,9 @@ def test_lbfgs_history_shrinks_to_its_memory_budget(
     tight = TINY.replace(lbfgs_history_mib=2 * 3 * 24 * 32 * 4 * 3 / 2**20)  # room for exactly 3 pairs
     st = StyleTransfer(content, [style], tight, weights=tiny_weights())
     x = torch.zeros(1, 3, 24, 32, requires_grad=True)
-    assert st._optimizer(x, None, (24, 32)).history_size == 3  # type: ignore[union-attr]
+    assert make_optimizer(x, st.optimizer_spec((24, 32))).history_size == 3  # type: ignore[union-attr]
     st20 = StyleTransfer(content, [style], tight.replace(lbfgs_max_iter=20), weights=tiny_weights())
-    assert st20._optimizer(x, None, (24, 32)).defaults["history_size"] == 3  # type: ignore[union-attr]
+    assert make_optimizer(x, st20.optimizer_spec((24, 32))).defaults["history_size"] == 3  # type: ignore[union-attr]
     with pytest.raises(ImpastoError, match="lbfgs_history_mib"):
         TINY.replace(lbfgs_history_mib=0.0).validate()
 
@@ -248,12 +251,10 @@ def test_lbfgs_history_shrinks_to_its_memory_budget(
 def test_recompute_activations_auto_turns_on_only_for_large_cpu_scales(
     small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import impasto.engine as engine
-
     content, style = small_images
     for mode, budget, want in (("auto", 1e9, False), ("auto", 0.0, True), ("on", 1e9, True), ("off", 0.0, False)):
-        monkeypatch.setattr(engine, "RECOMPUTE_AUTO_MIB", budget)
-        st = StyleTransfer(content, [style], TINY.replace(steps=1, recompute_activations=mode), weights=tiny_weights())
+        cfg = TINY.replace(steps=1, recompute_activations=mode, recompute_auto_mib=budget)
+        st = StyleTransfer(content, [style], cfg, weights=tiny_weights())
         events = list(st.run())
         assert st.model.checkpointing is want, mode
         assert events[-1].done and events[0].loss > 0

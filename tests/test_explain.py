@@ -10,9 +10,9 @@ from PIL import Image
 
 from impasto.cli import main
 from impasto.config import Config
-from impasto.explain import LossHistory, contact_sheet, high_pass
-from impasto.imageio import save_image
-from impasto.weights import load_weights
+from impasto.io.images import save_image
+from impasto.vgg.weights import load_weights
+from impasto.viz.explain import LossHistory, contact_sheet, high_pass
 
 
 def test_high_pass_on_known_images() -> None:

@@ -1,4 +1,4 @@
-"""Tests for impasto.imageio: decoding every mode, errors, atomic saving, metadata, resizing."""
+"""Tests for impasto.io.images: decoding every mode, errors, atomic saving, metadata, resizing."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from impasto import imageio
 from impasto.errors import ImpastoError
-from impasto.imageio import (
+from impasto.io import images as imageio
+from impasto.io.images import (
     check_output_path,
     default_content_path,
     default_style_path,

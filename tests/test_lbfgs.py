@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impasto.fastpath import LossEvaluator
-from impasto.lbfgs import CompactLBFGS, TwoLoopLBFGS
+from impasto.optim.evaluator import LossEvaluator
+from impasto.optim.lbfgs import CompactLBFGS, TwoLoopLBFGS
 
 
 def _problem() -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from impasto.errors import ImpastoError
-from impasto.model import VGGFeatures, canonical_layer, layer_names
-from impasto.weights import VGGWeights
+from impasto.vgg.features import VGGFeatures, canonical_layer, layer_names
+from impasto.vgg.weights import VGGWeights
 
 
 def test_layer_names_counts() -> None:

@@ -6,19 +6,19 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import spy_objective
 from impasto import losses
-from impasto import weights as W
 from impasto.cli import main
 from impasto.config import Config
 from impasto.engine import StyleTransfer
 from impasto.errors import ImpastoError
-from impasto.imageio import resize_to
-from impasto.model import canonical_layer
+from impasto.io.images import resize_to
 from impasto.presets import (
     PRESETS,
     PYTORCH_STYLECNN_STYLE_W,
@@ -27,7 +27,9 @@ from impasto.presets import (
     names,
     preset_config,
 )
-from impasto.weights import CAFFE, VGG_BLOCKS, load_weights
+from impasto.vgg import weights as W
+from impasto.vgg.features import canonical_layer
+from impasto.vgg.weights import CAFFE, VGG_BLOCKS, load_weights
 
 FIVE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -95,8 +97,8 @@ def test_source_numbers(name: str) -> None:
             assert got == pytest.approx(want, rel=1e-12), field
         else:
             assert got == want, field
-    assert cfg.extra["preset"] == name
-    assert cfg.extra["departures"] and any("preprocessing" in n for n in cfg.extra["departures"])
+    assert cfg.preset == name
+    assert cfg.notes and any("preprocessing" in n for n in cfg.notes)
 
 
 def test_full_snapshot() -> None:
@@ -104,7 +106,7 @@ def test_full_snapshot() -> None:
     snap = json.loads(SNAPSHOT.read_text())
     assert set(snap) == set(PRESETS)
     for name, p in PRESETS.items():
-        got = {k: v for k, v in p.factory().to_dict().items() if k != "extra"}
+        got = {k: v for k, v in p.factory().to_dict().items() if k not in ("preset", "notes")}
         assert got == snap[name], name
 
 
@@ -241,8 +243,8 @@ def test_cli_presets_and_show_config(capsys: pytest.CaptureFixture[str]) -> None
         assert sum(1 for ln in lines if ln.startswith(n + " ")) == 1
     assert main(["--preset", "tf-tutorial", "--show-config"]) == 0
     cfg = json.loads(capsys.readouterr().out)
-    assert cfg["adam_eps"] == 0.1 and cfg["extra"]["preset"] == "tf-tutorial"
-    assert any("ε" in n for n in cfg["extra"]["departures"])
+    assert cfg["adam_eps"] == 0.1 and cfg["preset"] == "tf-tutorial"
+    assert any("ε" in n for n in cfg["notes"])
     # Explicit flags override the preset, everything else stays.
     assert main(["--preset", "coursera", "--steps", "7", "--lr", "3", "--show-config"]) == 0
     cfg = json.loads(capsys.readouterr().out)
@@ -266,13 +268,12 @@ def test_cli_preset_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 # -- engine features the presets needed ------------------------------------------------------------
 def _count_evals(st: StyleTransfer) -> list[int]:
     calls = [0]
-    orig = st.loss_terms
 
-    def counting(*a: object, **k: object) -> object:
+    def counting(px: torch.Tensor, objective: Any) -> Any:
         calls[0] += 1
-        return orig(*a, **k)  # type: ignore[arg-type]
+        return objective(px)
 
-    st.loss_terms = counting  # type: ignore[method-assign,assignment]
+    spy_objective(st, counting)
     return calls
 
 
@@ -297,13 +298,11 @@ def test_clamp_before_eval_keeps_every_evaluation_in_range(real_content: torch.T
     seen: list[tuple[float, float]] = []
     for flag in (False, True):
         st = StyleTransfer(real_content, [real_content], cfg.replace(clamp_before_eval=flag), weights=vgg)
-        orig = st.loss_terms
-
-        def spy(x: torch.Tensor, *a: object) -> object:
+        def spy(x: torch.Tensor, objective: Any) -> Any:
             seen.append((float(x.detach().min()), float(x.detach().max())))
-            return orig(x, *a)  # type: ignore[arg-type]
+            return objective(x)
 
-        st.loss_terms = spy  # type: ignore[method-assign,assignment]
+        spy_objective(st, spy)
         seen.clear()
         list(st.run())
         inside = all(lo >= 0.0 and hi <= 1.0 for lo, hi in seen)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from impasto import artist
-from impasto.color import (
+from impasto import regions as artist
+from impasto.errors import ImpastoError
+from impasto.losses import gram_matrix, masked_gram
+from impasto.losses.color import (
     color_stats,
     combine_luminance,
     luminance_only,
@@ -14,13 +16,10 @@ from impasto.color import (
     rgb_to_yiq,
     yiq_to_rgb,
 )
-from impasto.errors import ImpastoError
-from impasto.losses import gram_matrix
-from impasto.style_stats import (
+from impasto.losses.style import (
     W2Target,
     blend_quantiles,
     hist_loss,
-    masked_gram,
     moments,
     normalize_grad,
     sorted_target,

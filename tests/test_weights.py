@@ -1,4 +1,4 @@
-"""Tests for impasto.weights: formats, detection, cache, errors, preprocessing."""
+"""Tests for impasto.vgg.weights: formats, detection, cache, errors, preprocessing."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from impasto import weights as W
 from impasto.errors import ImpastoError
-from impasto.weights import CAFFE, TORCHVISION, VGG_BLOCKS, Preprocess, load_weights
+from impasto.vgg import weights as W
+from impasto.vgg.weights import CAFFE, TORCHVISION, VGG_BLOCKS, Preprocess, load_weights
 
 # Tiny channel widths per block; the loader only checks 3x3 kernels and a consistent chain from 3 channels.
 WIDTHS = (4, 5, 6, 7, 7)

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from impasto.bench import prepare_inputs
+from impasto.bench.perf import prepare_inputs
 from impasto.config import Config
 from impasto.engine import StyleTransfer
-from impasto.imageio import load_image
+from impasto.io.images import load_image
 
 SHARED = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[1].parent / "shared" / "images"))
 

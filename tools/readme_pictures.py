@@ -25,8 +25,8 @@ from PIL import Image, ImageDraw
 
 from impasto import Config
 from impasto.engine import Progress, StyleTransfer
-from impasto.imageio import default_content_path, load_image, save_image, to_pil
-from impasto.weights import load_weights
+from impasto.io.images import default_content_path, load_image, save_image, to_pil
+from impasto.vgg.weights import load_weights
 
 SHARED = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[1].parent / "shared" / "images"))
 
@@ -88,7 +88,7 @@ def main() -> int:
         print(line, flush=True)
         return last.image, last, wall
 
-    from impasto.imageio import resize_to
+    from impasto.io.images import resize_to
 
     photo = resize_to(c, (256, round(256 * c.shape[2] / c.shape[1])))
     if "stability" in parts:

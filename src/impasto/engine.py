@@ -1,46 +1,60 @@
 """The optimisation: pixels, optimiser, scales. Yields :class:`Progress` events; never prints.
 
-Data flow: images (impasto.imageio) -> frozen VGG features (impasto.model) -> pure losses
-(impasto.losses) -> this loop -> front-ends (CLI, web, benchmark) that consume the events.
+Data flow: images (:mod:`impasto.io`) -> frozen VGG features (:mod:`impasto.vgg`) -> the objective of
+each scale (:mod:`impasto.objective`, built from the pure :mod:`impasto.losses`) -> this loop (with the
+optimisers and step hooks of :mod:`impasto.optim`) -> front-ends that consume the events.
 
 The loop is Gatys et al. (2016): optimise the pixels of an image so that its VGG responses match the
 content image's at the content layers and its Gram matrices match the style image's at the style
-layers. Departures from the paper are opt-in through :class:`~impasto.config.Config` and named there;
-the ones the engine itself makes are commented where they happen.
+layers. Departures from the paper are opt-in through :class:`~impasto.config.Config` and named there.
+
+The run's state is a value: :meth:`StyleTransfer.state_dict` between two steps (while :meth:`run` is
+suspended at a yield) holds everything the rest of the run depends on, and a fresh instance with the
+same inputs and configuration that loads it continues bit-identically on the CPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from impasto import artist, color, losses
+from impasto import __version__
 from impasto.config import Config
 from impasto.errors import ImpastoError
-from impasto.fastpath import LossEvaluator
-from impasto.imageio import LoadedImage, load_image, resize_to, scaled_size
-from impasto.lbfgs import CompactLBFGS, TwoLoopLBFGS
-from impasto.model import VGGFeatures, canonical_layer
-from impasto.weights import VGGWeights, load_weights
+from impasto.io import LoadedImage, load_image, resize_long_side, resize_to
+from impasto.losses import color
+from impasto.objective import ExtraLoss, LossForms, LossWeights, Objective
+from impasto.optim import (
+    DivergenceGuard,
+    IterateAverage,
+    LossEvaluator,
+    Optimizer,
+    OptimizerFactory,
+    OptimizerSpec,
+    StepHooks,
+    ToleranceStop,
+    TrustRegion,
+    make_optimizer,
+)
+from impasto.optim.factory import adam_state, carry_adam_state, release
+from impasto.regions import RegionMasks
+from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
 ImageLike = Union[Tensor, LoadedImage, str, "os.PathLike[str]"]
 
 # ImageNet mean colour as RGB in [0, 1] (the Caffe BGR mean 103.939, 116.779, 123.68, reordered): the
 # centre of noise initialisations, so noise starts where the network's inputs are centred.
 IMAGENET_MEAN_RGB = (123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0)
-MAX_RESTARTS = 5
-"""Divergence restarts allowed in one run before it stops with an error."""
-RECOMPUTE_AUTO_MIB = 3072.0
-"""``recompute_activations='auto'`` turns on above this many MiB of estimated activations (CPU only)."""
-Optimizer = torch.optim.Optimizer | CompactLBFGS | TwoLoopLBFGS
+STATE_FORMAT = "impasto-state/1"
 
 
 @dataclass
@@ -61,7 +75,7 @@ class Progress:
     tv: float
     """Weighted loss terms; ``loss`` is their sum (evaluated at the pixels before this step)."""
     elapsed: float
-    """Seconds since optimisation started (setup excluded)."""
+    """Seconds of optimisation so far (set-up excluded; a resumed run counts its earlier part)."""
     image: Tensor | None = None
     """Current pixels, [3, H, W] RGB in [0, 1] on the CPU, when asked for (and always when done)."""
     done: bool = False
@@ -74,18 +88,15 @@ class Progress:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for an absent device is an error."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps" if mps else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ImpastoError("--device cuda asked for, but this torch build sees no CUDA GPU")
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    ):
-        raise ImpastoError("--device mps asked for, but Apple MPS is not available here")
+        raise ImpastoError("device 'cuda' asked for, but this torch build sees no CUDA GPU")
+    if name == "mps" and not mps:
+        raise ImpastoError("device 'mps' asked for, but Apple MPS is not available here")
     if name not in ("cpu", "cuda", "mps"):
         raise ImpastoError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
     return torch.device(name)
@@ -105,16 +116,36 @@ def as_rgb(image: ImageLike) -> Tensor:
     return load_image(image).rgb
 
 
-def _resize_long(x: Tensor, long_side: int) -> Tensor:
-    h, w = x.shape[-2:]
-    return resize_to(x, scaled_size(int(h), int(w), long_side))
+def _seed(cfg: Config) -> int:
+    return cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31)
+
+
+def _tree(obj: Any, device: torch.device | None) -> Any:
+    """A copy of nested dicts/lists/tuples with every tensor cloned to ``device`` (None: the CPU)."""
+    if isinstance(obj, Tensor):
+        return obj.detach().to(device or "cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _tree(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tree(v, device) for v in obj)
+    return obj
+
+
+@dataclass
+class _Position:
+    """Where a run is: ``done`` steps finished at scale ``scale``; ``stopped`` when that scale ended early."""
+
+    scale: int = 0
+    done: int = 0
+    step: int = 0
+    stopped: str | None = None
 
 
 class StyleTransfer:
-    """One run: holds the model, targets and the pixels being optimised.
+    """One run: holds the model, the inputs and the pixels being optimised.
 
-    ``run()`` is a generator of :class:`Progress`; interrupting it (Ctrl-C) leaves ``current_image()``
-    valid, so front-ends can save what exists so far.
+    ``run()`` is a generator of :class:`Progress`; interrupting it leaves ``current_image()`` valid, so
+    front-ends can save what exists so far, and ``state_dict()`` taken at a yield resumes the run.
     """
 
     def __init__(
@@ -125,18 +156,17 @@ class StyleTransfer:
         *,
         weights: VGGWeights | None = None,
         init_image: Tensor | None = None,
+        extra_loss: ExtraLoss | None = None,
+        optimizer_factory: OptimizerFactory = make_optimizer,
     ) -> None:
         """``init_image`` ([3, H, W] RGB in [0, 1]; resized to the first scale) overrides ``config.init``:
-        a warm start from a tensor, e.g. the previous frame of a balance sweep."""
-        self.config = config if config is not None else Config()
-        self.config.validate()
-        cfg = self.config
+        a warm start, e.g. the previous frame of a balance sweep or a video. ``extra_loss`` adds a term to
+        the objective (see :class:`~impasto.objective.ExtraLoss`)."""
+        self.config = cfg = config if config is not None else Config()
         if not styles and cfg.style_weight > 0 and cfg.style_layers:
             raise ImpastoError("at least one style image is needed")
         if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != len(styles):
-            raise ImpastoError(
-                f"{len(cfg.style_blend_weights)} style weights given for {len(styles)} style images"
-            )
+            raise ImpastoError(f"{len(cfg.style_blend_weights)} style weights given for {len(styles)} style images")
         self.device = resolve_device(cfg.device)
         self.weights = weights if weights is not None else load_weights(cfg.weights, fmt=cfg.weights_format)
         arch = self.weights.arch
@@ -144,11 +174,16 @@ class StyleTransfer:
         self.style_layers = [canonical_layer(x, arch) for x in cfg.style_layers]
         self.model = VGGFeatures(self.weights, self.content_layers + self.style_layers, cfg.pooling)
         self.model.use_channels_last(True).to(self.device)
+        self.extra_loss = extra_loss
+        self.optimizer_factory = optimizer_factory
+        self.forms = LossForms.from_config(cfg)
+        self.loss_weights = LossWeights.from_config(cfg)
 
         self.content = as_rgb(content)
         self.styles = [as_rgb(s) for s in styles]
-        # Colour preservation (Gatys et al. 2017) changes the inputs; the untouched content is kept
-        # for putting its colours back into the result (see _finish).
+        self._digest = self._input_digest(init_image)
+        # Colour preservation (Gatys et al. 2017) changes the inputs; the untouched content is kept for
+        # putting its colours back into the result (see _finish).
         self.content_rgb = self.content
         if cfg.preserve_color == "match":
             self.styles = [color.match_color(s, self.content) for s in self.styles]
@@ -156,23 +191,24 @@ class StyleTransfer:
             self.styles = [color.luminance_only(s, reference=self.content) for s in self.styles]
             self.content = color.luminance_only(self.content)
         self.regions = (
-            artist.RegionMasks.from_image(load_image(cfg.mask).rgb, cfg.regions, len(self.styles))
-            if cfg.mask else None
+            RegionMasks.from_image(load_image(cfg.mask).rgb, cfg.regions, len(self.styles)) if cfg.mask else None
         )
-        self._ema: Tensor | None = None
         bw = cfg.style_blend_weights or tuple(1.0 for _ in self.styles)
         total = float(sum(bw)) or 1.0
         self.blend = [w / total for w in bw]
-        h, w = self.content.shape[-2:]
-        full = cfg.size if cfg.size is not None else max(int(h), int(w))
-        self.sizes = [scaled_size(int(h), int(w), s) for s in cfg.scale_sizes(full)]
-        self.steps = list(cfg.scale_steps) if cfg.scale_steps is not None else [cfg.steps] * len(self.sizes)
-        if len(self.steps) != len(self.sizes):
-            raise ImpastoError(
-                f"scale_steps has {len(self.steps)} values but this run has {len(self.sizes)} scales "
-                f"({', '.join(str(max(s)) for s in self.sizes)} px)"
-            )
+        h, w = int(self.content.shape[-2]), int(self.content.shape[-1])
+        plan = cfg.schedule(h, w)
+        self.sizes = [size for size, _ in plan]
+        self.steps = [steps for _, steps in plan]
+        self.hooks = self._hooks()
         self.pixels: Tensor | None = None
+        self._opt: Optimizer | None = None
+        self._pos = _Position()
+        self._elapsed = 0.0
+        self._last = (math.nan, math.nan, math.nan, math.nan)
+        self._terms: dict[str, float] = {}
+        self._stop_reason = "steps"
+        self._loaded: dict[str, Any] | None = None
         if init_image is not None:
             x = resize_to(as_rgb(init_image), self.sizes[0]).unsqueeze(0)
             self._initial = (x.clamp(0.0, 1.0) if cfg.clamp else x).contiguous()
@@ -180,12 +216,36 @@ class StyleTransfer:
             self._initial = self._initial_image(self.sizes[0])
 
     # -- set-up ----------------------------------------------------------------------------------
+    def _input_digest(self, init_image: Tensor | None) -> str:
+        """sha256 of the input pixels and the configuration: what a saved state must match."""
+        h = hashlib.sha256(self.config.to_json().encode())
+        for t in [self.content, *self.styles, *([as_rgb(init_image)] if init_image is not None else [])]:
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def _hooks(self) -> StepHooks:
+        cfg = self.config
+        spec = self.optimizer_spec(self.sizes[0])
+        trust = (TrustRegion(cfg.lbfgs_max_step * cfg.pixel_scale)
+                 if cfg.lbfgs_max_step is not None and spec.plain_lbfgs else None)
+        guard = DivergenceGuard(cfg.restart_factor, cfg.max_restarts) if cfg.restart_factor is not None else None
+        average = IterateAverage(cfg.ema) if cfg.ema is not None else None
+        tolerance = ToleranceStop(cfg.tol, cfg.tol_window, cfg.pixel_scale) if cfg.tol is not None else None
+        return StepHooks(trust, guard, average, tolerance)
+
+    def optimizer_spec(self, size: tuple[int, int]) -> OptimizerSpec:
+        """What the optimiser of the scale of this size is built from (see ``optimizer_factory``)."""
+        cfg = self.config
+        return OptimizerSpec(cfg.optimizer, cfg.effective_lr(), cfg.history_for(*size), cfg.lbfgs_line_search,
+                             cfg.lbfgs_max_iter, cfg.adam_betas, cfg.adam_eps)
+
     def _initial_image(self, size: tuple[int, int]) -> Tensor:
         """Starting pixels [1, 3, H, W] in [0, 1] (before scaling by pixel_scale)."""
         cfg = self.config
         content = resize_to(self.content, size).unsqueeze(0)
         # Noise comes from a CPU generator so a seed gives the same start on every device.
-        gen = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31))
+        gen = torch.Generator().manual_seed(_seed(cfg))
         if cfg.noise_mean is None:
             centre = torch.tensor(IMAGENET_MEAN_RGB).view(1, 3, 1, 1)
         else:
@@ -214,63 +274,26 @@ class StyleTransfer:
             x = x.clamp(0.0, 1.0)
         return x.contiguous()
 
-    @torch.no_grad()
-    def _targets(self, size: tuple[int, int]) -> tuple[dict[str, Tensor], list[artist.Slot]]:
-        """Content features and style targets (see :mod:`impasto.artist`) at this scale, computed once."""
+    def objective(self, size: tuple[int, int]) -> Objective:
+        """The objective at one scale, targets computed once (the benchmark's judge uses it too)."""
         cfg = self.config
         content = resize_to(self.content, size).unsqueeze(0).to(self.device)
-        feats = self.model(content)
-        content_t = {name: feats[name].detach().clone() for name in self.content_layers}
-        shapes = {n: (int(feats[n].shape[2]), int(feats[n].shape[3])) for n in self.style_layers}
         style_long = max(16, round(cfg.style_scale * max(size)))
-        # Several styles blend as weighted statistics (Gram matrices, moments or quantiles): the
-        # weighted Gram of several paintings is the Gram of their union when their maps have equal size.
-        style_feats = []
-        for style in self.styles:
-            sf = self.model(_resize_long(style, style_long).unsqueeze(0).to(self.device))
-            style_feats.append({n: sf[n] for n in self.style_layers})
-        slots = artist.build_style_targets(
-            style_feats, self.blend, self.style_layers, shapes, cfg, self.regions, size
+        styles = [resize_long_side(s, style_long).unsqueeze(0).to(self.device) for s in self.styles]
+        return Objective.build(
+            self.model, content, styles, self.blend, content_layers=self.content_layers,
+            style_layers=self.style_layers, forms=self.forms, weights=self.loss_weights,
+            pixel_scale=cfg.pixel_scale, regions=self.regions, extra=self.extra_loss,
         )
-        if self.regions is not None:
-            for slot in slots:
-                assert slot.masks is not None
-                slot.masks = {n: m.to(self.device) for n, m in slot.masks.items()}
-        return content_t, slots
 
-    # -- the objective ---------------------------------------------------------------------------
-    def loss_terms(
-        self, x: Tensor, content_t: dict[str, Tensor], style_t: list[artist.Slot]
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
-        """(total, content, style, tv, per-layer) for pixels ``x`` in pixel_scale units."""
-        cfg = self.config
-        feats = self.model(x / cfg.pixel_scale)
-        per: dict[str, Tensor] = {}
-        cw = cfg.content_layer_weights or tuple(1.0 for _ in self.content_layers)
-        sw = cfg.style_layer_weights or tuple(1.0 for _ in self.style_layers)
-        if cfg.alpha is None:
-            c_mult, s_mult = cfg.content_weight, cfg.style_weight
-        else:
-            c_mult, s_mult = cfg.alpha * cfg.content_weight, (1.0 - cfg.alpha) * cfg.style_weight
-        zero = x.new_zeros(())
-        lc = zero
-        for name, w in zip(self.content_layers, cw):
-            f = artist.content_features(feats[name], c_mult * w, cfg)
-            term = c_mult * w * losses.content_loss(f, content_t[name], cfg.content_loss)
-            per[f"content/{name}"] = term
-            lc = lc + term
-        ls = artist.style_loss(feats, style_t, self.style_layers, sw, s_mult, cfg, per, zero,
-                               image_positions=x.shape[2] * x.shape[3])
-        ltv = cfg.tv_weight * losses.tv_loss(x, cfg.tv_loss) if cfg.tv_weight > 0 else zero
-        return lc + ls + ltv, lc, ls, ltv, per
-
-    # -- the loop --------------------------------------------------------------------------------
+    # -- results ---------------------------------------------------------------------------------
     def current_image(self) -> Tensor:
         """The pixels as they are now: [3, H, W] RGB in [0, 1] on the CPU."""
         if self.pixels is None:
             x = self._initial
         else:
-            x = (self._ema if self._ema is not None else self.pixels.detach()) / self.config.pixel_scale
+            avg = self.hooks.average.value if self.hooks.average is not None else None
+            x = (avg if avg is not None else self.pixels.detach()) / self.config.pixel_scale
         return self._finish(x[0].clamp(0.0, 1.0).float().cpu())
 
     def _finish(self, img: Tensor) -> Tensor:
@@ -284,214 +307,190 @@ class StyleTransfer:
         if self.regions is not None:
             keep = self.regions.content_weight(size)
             if keep is not None:
-                # Regions marked 'content' take the content's pixels: the guided losses leave them
-                # without a style term, but the receptive fields of neighbouring regions still reach
-                # a few pixels in; the (area-soft) mask makes the seam gradual.
+                # Regions marked 'content' take the content's pixels: the guided losses leave them without
+                # a style term, but the receptive fields of neighbouring regions still reach a few pixels
+                # in; the (area-soft) mask makes the seam gradual.
                 img = keep * content + (1.0 - keep) * img
         if cfg.color_match_output:
             img = color.match_color(img, content)
         return img
 
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The complete run state (CPU copies), valid while ``run()`` is suspended at a yield or done."""
+        pos = self._pos
+        return {
+            "format": STATE_FORMAT,
+            "version": __version__,
+            "digest": self._digest,
+            "position": {"scale": pos.scale, "done": pos.done, "step": pos.step, "stopped": pos.stopped},
+            "pixels": None if self.pixels is None else _tree(self.pixels, None),
+            "optimizer": None if self._opt is None else _tree(self._opt.state_dict(), None),
+            "hooks": _tree(self.hooks.state_dict(), None),
+            "elapsed": self._elapsed,
+            "last": list(self._last),
+            "terms": dict(self._terms),
+            "stop_reason": self._stop_reason,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` on the next ``run()``; refuses a state from other inputs or versions."""
+        if state.get("format") != STATE_FORMAT:
+            raise ImpastoError(f"not an impasto run state (format {state.get('format')!r}, expected {STATE_FORMAT})")
+        if state.get("version") != __version__:
+            raise ImpastoError(
+                f"this run state was saved by impasto {state.get('version')}, this is {__version__}: start the run again"
+            )
+        if state.get("digest") != self._digest:
+            raise ImpastoError("this run state belongs to other input images or another configuration")
+        self._loaded = state
+
+    def _restore(self, opt: Optimizer, state: dict[str, Any]) -> None:
+        if state["optimizer"] is not None:
+            opt.load_state_dict(_tree(state["optimizer"], self.device))
+        self.hooks.load_state_dict(state["hooks"], self.device)
+        p = state["position"]
+        self._pos = _Position(p["scale"], p["done"], p["step"], p["stopped"])
+        self._elapsed = float(state["elapsed"])
+        self._last = tuple(state["last"])  # type: ignore[assignment]
+        self._terms = dict(state["terms"])
+        self._stop_reason = str(state["stop_reason"])
+        torch.set_rng_state(state["torch_rng"])
+
+    # -- the loop --------------------------------------------------------------------------------
     def run(self, image_every: int = 0) -> Iterator[Progress]:
         """Optimise, yielding one :class:`Progress` per step and a final one with ``done=True``.
 
         ``image_every``: attach the current image to every N-th step's event (0: only the last).
         """
         cfg = self.config
-        n_scales = len(self.sizes)
         total_steps = sum(self.steps)
-        stop_reason = "steps"
-        start = time.perf_counter()
-        step = 0
-        last = (math.nan, math.nan, math.nan, math.nan)
-        terms: dict[str, float] = {}
-        adam_state: dict[str, Tensor] | None = None
-        restarts = 0
-        torch.manual_seed(cfg.seed if cfg.seed is not None else int(time.time_ns() % 2**31))
-        for si, size in enumerate(self.sizes):
-            rc = cfg.recompute_activations
-            self.model.checkpointing = rc == "on" or (
-                rc == "auto" and self.device.type == "cpu" and self.model.activation_mib(*size) > RECOMPUTE_AUTO_MIB
-            )
-            content_t, style_t = self._targets(size)
-            if self.pixels is None:
-                x0 = self._initial * cfg.pixel_scale
-            else:
-                # Coarse-to-fine: the previous scale's result (its average with --ema), upsampled,
-                # starts this scale; the previous scale's pixels and optimiser are dropped here, so
-                # memory is bounded by the largest scale.
-                prev = self._ema if self._ema is not None else self.pixels.detach()
-                self._ema = None
-                x0 = F.interpolate(prev, size=size, mode="bicubic", align_corners=False)
-                if cfg.clamp:
-                    x0 = x0.clamp(0.0, cfg.pixel_scale)
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded["pixels"] is None:
+            loaded = None  # saved before the first step: nothing to continue
+        first = loaded["position"]["scale"] if loaded is not None else 0
+        if loaded is None:
+            torch.manual_seed(_seed(cfg))
+        carried: dict[str, Tensor] | None = None
+        for si in range(first, len(self.sizes)):
+            size = self.sizes[si]
+            self.model.checkpointing = cfg.wants_recompute(self.device.type, self.model.activation_mib(*size))
+            objective = self.objective(size)
+            resuming = loaded is not None and si == first
+            x0 = loaded["pixels"] if resuming else self._start_pixels(size)
             x = x0.to(self.device).contiguous().requires_grad_(True)
             self.pixels = x
-            opt = self._optimizer(x, adam_state, size)
-
-            per_names: list[str] = []
-
-            def evaluate(px: Tensor) -> list[Tensor]:
-                total, lc, ls, ltv, per = self.loss_terms(px, content_t, style_t)
-                per_names[:] = per.keys()
-                return [total, lc, ls, ltv, *per.values()]
-
-            # Zeroes x.grad, runs forward and backward; a CUDA graph replay on NVIDIA GPUs.
-            evaluator = LossEvaluator(evaluate, x)
-            # The lowest loss of this scale and its pixels, kept on the device for the divergence guard.
-            best_loss = torch.full((), math.inf, device=x.device)
-            best_x = x.detach().clone() if cfg.restart_factor is not None else None
-            pending: list[Tensor] = []
-
-            def closure() -> Tensor:
-                if cfg.clamp_before_eval:
-                    # In place and outside the evaluator: x keeps its address (CUDA graphs read it).
-                    with torch.no_grad():
-                        x.clamp_(0.0, cfg.pixel_scale)
-                outs = evaluator()
-                with torch.no_grad():
-                    vals_t = torch.stack([v.detach() for v in outs])
-                    if best_x is not None:
-                        better = vals_t[0] < best_loss  # False for NaN
-                        best_x.copy_(torch.where(better, x.detach(), best_x))
-                        best_loss.copy_(torch.where(better, vals_t[0], best_loss))
-                # Read back after the optimiser's step, not here: reading here would make the host wait
-                # for the GPU before it could queue the step's own work.
-                pending[:] = [vals_t]
-                return outs[0]
-
-            ema_sum, ema_norm = None, 0.0
-            changes: list[float] = []
-            stop_reason = "steps"
-            limit = (
-                cfg.lbfgs_max_step * cfg.pixel_scale
-                if cfg.optimizer == "lbfgs" and cfg.lbfgs_max_step is not None and cfg.lbfgs_max_iter == 1
-                and not cfg.lbfgs_line_search else None
-            )
-            for _ in range(self.steps[si]):
-                before = x.detach().clone() if cfg.tol is not None or limit is not None else None
-                opt.step(closure)  # type: ignore[arg-type]
-                if limit is not None:
-                    assert before is not None
-                    _limit_step(opt, x, before, limit)
-                if cfg.clamp:
-                    with torch.no_grad():
-                        x.clamp_(0.0, cfg.pixel_scale)
-                step += 1
-                # One device sync per step, for every number of the last evaluation.
-                vals = torch.cat([pending[0], best_loss.view(1)]).tolist()
-                last = (vals[0], vals[1], vals[2], vals[3])
-                terms = dict(zip(per_names, vals[4:-1]))
-                lowest = vals[-1]
-                if best_x is not None and (not math.isfinite(last[0]) or last[0] > cfg.restart_factor * lowest):
-                    # Diverged: back to this scale's lowest-loss pixels with an empty optimiser history.
-                    restarts += 1
-                    if restarts > MAX_RESTARTS or not math.isfinite(lowest):
-                        raise ImpastoError(
-                            f"the loss diverged ({last[0]:.3g} at step {step}) after {restarts - 1} restarts: "
-                            "lower the learning rate or the weights"
-                        )
-                    with torch.no_grad():
-                        x.copy_(best_x)
-                    opt = self._optimizer(x, None, size)
-                elif not math.isfinite(last[0]):
-                    raise ImpastoError(
-                        f"the loss became {last[0]} at step {step}: lower the learning rate or the weights"
-                    )
-                if cfg.ema is not None:
-                    # Bias-corrected average of this scale's iterates (not its starting image), as in
-                    # Adam's moment estimates: avg_t = Σ (1-d) d^(t-i) x_i / (1 - d^t).
-                    with torch.no_grad():
-                        d = cfg.ema
-                        ema_sum = x.detach() * (1 - d) if ema_sum is None else ema_sum * d + x.detach() * (1 - d)
-                        ema_norm = ema_norm * d + (1 - d)
-                        self._ema = ema_sum / ema_norm
-                if before is not None:
-                    # Mean absolute change per pixel in 0-255 units, whatever pixel_scale is.
-                    with torch.no_grad():
-                        changes.append(float((x.detach() - before).abs().mean()) * 255.0 / cfg.pixel_scale)
-                want = image_every > 0 and step % image_every == 0
-                yield Progress(
-                    step=step, total_steps=total_steps, scale=si, n_scales=n_scales, size=size,
-                    loss=last[0], content=last[1], style=last[2], tv=last[3],
-                    elapsed=time.perf_counter() - start,
-                    image=self.current_image() if want else None, terms=dict(terms), restarts=restarts,
-                )
-                if cfg.tol is not None and len(changes) >= cfg.tol_window:
-                    recent = sum(changes[-cfg.tol_window:]) / cfg.tol_window
-                    if recent < cfg.tol:
-                        stop_reason = (
-                            f"tol: mean pixel change {recent:.3g} < {cfg.tol:g} over the last "
-                            f"{cfg.tol_window} steps at {size[1]}x{size[0]}"
-                        )
-                        break
-            if isinstance(opt, torch.optim.Adam):
-                adam_state = {k: v for k, v in opt.state[x].items() if isinstance(v, Tensor)}
-            # Free this scale's optimiser state (L-BFGS keeps 2·lbfgs_history image-sized vectors)
-            # before the next scale allocates its own: peak memory is the largest scale's.
-            if isinstance(opt, (CompactLBFGS, TwoLoopLBFGS)):
-                opt.release()
+            opt = self._opt = self.optimizer_factory(x, self.optimizer_spec(size))
+            if carried is not None:
+                carry_adam_state(opt, x, carried, size)
+            self.hooks.begin_scale(x)
+            if resuming:
+                self._restore(opt, loaded)
             else:
-                opt.state.clear()
+                self._pos = _Position(si, 0, self._pos.step, None)
+                self._stop_reason = "steps"
+            yield from self._scale(si, x, objective, total_steps, image_every)
+            opt = self._opt
+            carried = adam_state(opt, x)
+            release(opt)
+        self._opt = None
         yield Progress(
-            step=step, total_steps=total_steps, scale=n_scales - 1, n_scales=n_scales, size=self.sizes[-1],
-            loss=last[0], content=last[1], style=last[2], tv=last[3],
-            elapsed=time.perf_counter() - start, image=self.current_image(), done=True,
-            stop_reason=stop_reason, terms=dict(terms), restarts=restarts,
+            step=self._pos.step, total_steps=total_steps, scale=len(self.sizes) - 1, n_scales=len(self.sizes),
+            size=self.sizes[-1], loss=self._last[0], content=self._last[1], style=self._last[2],
+            tv=self._last[3], elapsed=self._elapsed, image=self.current_image(), done=True,
+            stop_reason=self._stop_reason, terms=dict(self._terms),
+            restarts=self.hooks.guard.restarts if self.hooks.guard is not None else 0,
         )
 
-    def _optimizer(self, x: Tensor, adam_state: dict[str, Tensor] | None, size: tuple[int, int]) -> Optimizer:
+    def _start_pixels(self, size: tuple[int, int]) -> Tensor:
+        """The first scale's start, or the previous scale's result (its average with ``ema``) upsampled.
+        The previous scale's pixels and optimiser are dropped here, so memory is bounded by the largest
+        scale."""
         cfg = self.config
-        lr = cfg.effective_lr()
-        history = cfg.history_for(*size)
-        if cfg.optimizer == "lbfgs" and not cfg.lbfgs_line_search and cfg.lbfgs_max_iter == 1:
-            # torch's LBFGS(max_iter=1) iterates without torch.optim (whose constructor imports
-            # torch._dynamo: seconds per process). On CUDA in compact form: two passes over the
-            # history and no host sync instead of ~200 syncs per step (see impasto.lbfgs). Elsewhere
-            # the two-loop recursion: the compact form's float32 inner products are less stable (a
-            # masked 32 px test diverged on the CPU), and on a CPU the syncs cost nothing.
-            if x.is_cuda:
-                return CompactLBFGS(x, lr=lr, history_size=history)
-            return TwoLoopLBFGS(x, lr=lr, history_size=history)
-        if cfg.optimizer == "lbfgs":
-            # A line search, or lbfgs_max_iter > 1 (write-ups that count torch's outer step() calls,
-            # each running up to 20 inner iterations).
-            return torch.optim.LBFGS(
-                [x], lr=lr, max_iter=cfg.lbfgs_max_iter, history_size=history,
-                line_search_fn="strong_wolfe" if cfg.lbfgs_line_search else None,
-                tolerance_grad=0.0, tolerance_change=0.0,
+        if self.pixels is None:
+            return self._initial * cfg.pixel_scale
+        avg = self.hooks.average.value if self.hooks.average is not None else None
+        prev = avg if avg is not None else self.pixels.detach()
+        x0 = F.interpolate(prev, size=size, mode="bicubic", align_corners=False)
+        return x0.clamp(0.0, cfg.pixel_scale) if cfg.clamp else x0
+
+    def _scale(self, si: int, x: Tensor, objective: Objective, total_steps: int,
+               image_every: int) -> Iterator[Progress]:
+        """The steps of one scale, from wherever ``self._pos`` says this scale stands."""
+        cfg, hooks = self.config, self.hooks
+        size = self.sizes[si]
+        names: list[str] = []
+        pending: list[Tensor] = []
+
+        def evaluate(px: Tensor) -> list[Tensor]:
+            terms = objective(px)
+            names[:] = terms.per.keys()
+            return terms.flat()
+
+        # Zeroes x.grad, runs forward and backward; a CUDA graph replay on NVIDIA GPUs.
+        evaluator = LossEvaluator(evaluate, x, graph=cfg.cuda_graph and x.is_cuda)
+
+        def closure() -> Tensor:
+            if cfg.clamp_before_eval:
+                # In place and outside the evaluator: x keeps its address (CUDA graphs read it).
+                with torch.no_grad():
+                    x.clamp_(0.0, cfg.pixel_scale)
+            outs = evaluator()
+            with torch.no_grad():
+                vals = torch.stack([v.detach() for v in outs])
+                if hooks.guard is not None:
+                    hooks.guard.observe(vals[0], x)
+            # Read back after the optimiser's step: reading here would make the host wait for the GPU
+            # before it could queue the step's own work.
+            pending[:] = [vals]
+            return outs[0]
+
+        if self._pos.stopped is not None:
+            return
+        start = time.perf_counter() - self._elapsed
+        while self._pos.done < self.steps[si]:
+            assert self._opt is not None
+            before = x.detach().clone() if hooks.needs_before else None
+            self._opt.step(closure)  # type: ignore[arg-type]
+            if hooks.trust is not None:
+                assert before is not None
+                hooks.trust.apply(self._opt, x, before)
+            if cfg.clamp:
+                with torch.no_grad():
+                    x.clamp_(0.0, cfg.pixel_scale)
+            self._pos.done += 1
+            self._pos.step += 1
+            step = self._pos.step
+            # One device sync per step, for every number of the last evaluation.
+            lowest_t = hooks.guard.best_loss if hooks.guard is not None else None
+            vals = (torch.cat([pending[0], lowest_t.view(1)]) if lowest_t is not None else pending[0]).tolist()
+            self._last = (vals[0], vals[1], vals[2], vals[3])
+            self._terms = dict(zip(names, vals[4:4 + len(names)]))
+            if hooks.guard is not None and hooks.guard.should_restart(vals[0], vals[-1], step):
+                # Diverged: back to this scale's lowest-loss pixels with an empty optimiser history.
+                hooks.guard.restore(x)
+                self._opt = self.optimizer_factory(x, self.optimizer_spec(size))
+            elif not math.isfinite(vals[0]):
+                raise ImpastoError(f"the loss became {vals[0]} at step {step}: lower the learning rate or the weights")
+            if hooks.average is not None:
+                hooks.average.update(x)
+            if hooks.tolerance is not None:
+                assert before is not None
+                hooks.tolerance.record(x, before)
+                self._pos.stopped = hooks.tolerance.reason(size)
+                if self._pos.stopped is not None:
+                    self._stop_reason = self._pos.stopped
+            self._elapsed = time.perf_counter() - start
+            want = image_every > 0 and step % image_every == 0
+            yield Progress(
+                step=step, total_steps=total_steps, scale=si, n_scales=len(self.sizes), size=size,
+                loss=self._last[0], content=self._last[1], style=self._last[2], tv=self._last[3],
+                elapsed=self._elapsed, image=self.current_image() if want else None, terms=dict(self._terms),
+                restarts=hooks.guard.restarts if hooks.guard is not None else 0,
             )
-        opt = torch.optim.Adam([x], lr=lr, betas=cfg.adam_betas, eps=cfg.adam_eps)
-        if adam_state is not None:
-            # Carry Adam's moment estimates across scales by resizing them with the pixels, so the
-            # per-pixel step sizes it has learnt are not thrown away at each new scale.
-            st: dict[str, Tensor] = {}
-            for k, v in adam_state.items():
-                if v.ndim == 4:
-                    v = F.interpolate(v, size=size, mode="bilinear", align_corners=False)
-                    if k == "exp_avg_sq":
-                        v = v.clamp_min(0.0)
-                st[k] = v.contiguous()
-            opt.state[x] = st
-        return opt
-
-
-def _limit_step(opt: Optimizer, x: Tensor, before: Tensor, limit: float) -> None:
-    """Shrink the step just taken so its RMS pixel change is at most ``limit``, and tell L-BFGS.
-
-    L-BFGS stores s = t·d for its next curvature pair, so the step length t it remembers is scaled by
-    the same factor as the move: the history stays consistent with where the pixels really went.
-    """
-    with torch.no_grad():
-        delta = x - before
-        factor = torch.clamp(limit / (delta.pow(2).mean().sqrt() + 1e-12), max=1.0)
-        x.copy_(before + delta * factor)
-        if isinstance(opt, torch.optim.LBFGS):
-            state = opt.state[x]
-            if "t" in state:
-                state["t"] = float(state["t"]) * float(factor)
-        elif isinstance(opt, (CompactLBFGS, TwoLoopLBFGS)):
-            opt.scale_last_step(factor)
+            if self._pos.stopped is not None:
+                return
 
 
 def stylize_iter(
@@ -523,4 +522,4 @@ def stylize(
     return result
 
 
-__all__ = ["Progress", "StyleTransfer", "stylize", "stylize_iter", "resolve_device"]
+__all__ = ["ImageLike", "Progress", "StyleTransfer", "as_rgb", "resolve_device", "stylize", "stylize_iter"]

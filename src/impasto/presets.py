@@ -2,7 +2,7 @@
 
 Each :class:`Preset` builds a :class:`~impasto.config.Config` whose every number is the source's; the
 few places where impasto cannot or will not do exactly what the source does are listed in the preset's
-``notes`` (they also travel in ``Config.extra["departures"]``, so ``--show-config`` and every output's
+``notes`` (they also travel in ``Config.notes``, so ``--show-config`` and every output's
 metadata carry them). Two departures are common to all (:data:`COMMON_NOTES`): impasto always applies
 the preprocessing its weights need (Caffe BGR mean subtraction for the bundled VGG19), whatever the
 write-up did to its own network's inputs; and its divergence guard (``Config.restart_factor``) stays
@@ -18,7 +18,7 @@ The impasto default (``Config()``) is *not* the ``gatys`` preset: see :data:`DEF
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ class Preset:
     summary: str
     """One line for ``impasto presets``."""
     factory: Callable[[], Config]
-    """Builds the source's configuration (without the preset's name in ``extra``)."""
+    """Builds the source's configuration (without the preset's name and notes)."""
     notes: tuple[str, ...]
     """Where impasto departs from the source, and how the source's names were read."""
     cli_defaults: dict[str, int] = field(default_factory=dict)
@@ -336,7 +336,7 @@ def get_preset(name: str) -> Preset:
 
 
 def preset_config(name: str, *, weights: str | None = None, allow_vgg19: bool = False) -> Config:
-    """The configuration of preset ``name``, with its name and departures in ``extra``.
+    """The configuration of preset ``name``, with its name in ``preset`` and its departures in ``notes``.
 
     For a preset whose source used another network (``keras-white``: VGG16) give ``weights``, or pass
     ``allow_vgg19=True`` to accept the bundled VGG19 in its place; otherwise this raises ImpastoError.
@@ -347,15 +347,15 @@ def preset_config(name: str, *, weights: str | None = None, allow_vgg19: bool = 
     changes: dict[str, Any] = {}
     if weights is not None:
         changes["weights"] = weights
-    cfg = cfg.replace(extra={"preset": p.name, "departures": notes}, **changes)
+    cfg = cfg.replace(preset=p.name, notes=tuple(notes), **changes)
     check_weights(cfg, allow_vgg19=allow_vgg19)
     return cfg
 
 
 def check_weights(cfg: Config, *, allow_vgg19: bool = False) -> None:
     """Refuse to run a VGG16 preset on the bundled VGG19 unless the user accepted the substitution."""
-    name = cfg.extra.get("preset")
-    if not isinstance(name, str) or name not in PRESETS:
+    name = cfg.preset
+    if name is None or name not in PRESETS:
         return
     p = PRESETS[name]
     if p.needs_arch is not None and cfg.weights is None and not allow_vgg19:
@@ -366,35 +366,15 @@ def check_weights(cfg: Config, *, allow_vgg19: bool = False) -> None:
 
 
 def mark_vgg19_substitute(cfg: Config) -> Config:
-    """Record in ``extra`` that a VGG16 preset ran on the bundled VGG19 (so the output's metadata says so)."""
-    name = cfg.extra.get("preset")
-    if isinstance(name, str) and name in PRESETS and PRESETS[name].needs_arch and cfg.weights is None:
+    """Record in ``notes`` that a VGG16 preset ran on the bundled VGG19 (so the output's metadata says so)."""
+    name = cfg.preset
+    if name is not None and name in PRESETS and PRESETS[name].needs_arch and cfg.weights is None:
         note = f"bundled VGG19 in place of {PRESETS[name].needs_arch}"
-        return cfg.replace(extra={**cfg.extra, "substituted": note})
+        return cfg.replace(notes=(*cfg.notes, note))
     return cfg
 
 
 __all__ = [
-    "DEFAULT_CHOICE", "PRESETS", "Preset", "check_weights", "cli_presets", "get_preset", "mark_vgg19_substitute",
+    "DEFAULT_CHOICE", "PRESETS", "Preset", "check_weights", "get_preset", "mark_vgg19_substitute",
     "names", "preset_config",
 ]
-
-
-def cli_presets(argv: Sequence[str]) -> int:
-    """``impasto presets [-v]``: one line per preset; ``-v`` adds each preset's departures."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="impasto presets", description="List the named configurations.")
-    p.add_argument("-v", "--verbose", action="store_true", help="also list where each departs from its source")
-    args = p.parse_args(list(argv))
-    width = max(len(n) for n in PRESETS)
-    for preset in PRESETS.values():
-        print(f"{preset.name:<{width}}  {preset.summary}")
-        if args.verbose:
-            for note in (*preset.notes, *COMMON_NOTES):
-                print(f"{'':<{width}}    - {note}")
-    if args.verbose:
-        print(f"\n{DEFAULT_CHOICE}")
-    else:
-        print("\nuse: impasto CONTENT STYLE -o OUT --preset NAME; 'impasto --preset NAME --show-config' prints one")
-    return 0

@@ -13,9 +13,6 @@ matplotlib (Agg backend) is imported lazily, so the core never needs it.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +24,10 @@ from torch import Tensor
 from impasto import losses
 from impasto.config import Config
 from impasto.engine import ImageLike, StyleTransfer, as_rgb
-from impasto.errors import ImpastoError
-from impasto.imageio import resize_to, scaled_size
-from impasto.model import VGGFeatures, canonical_layer
-from impasto.weights import VGGWeights, load_weights
+from impasto.io import atomic_write
+from impasto.io.images import resize_to, scaled_size
+from impasto.vgg.features import VGGFeatures, canonical_layer
+from impasto.vgg.weights import VGGWeights, load_weights
 
 
 @dataclass
@@ -190,50 +187,11 @@ def contact_sheet(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right", fontsize=9)
     out = Path(path)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
     try:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
-        tmp.replace(out)
+        atomic_write(out, lambda fh: fig.savefig(fh, format="png", bbox_inches="tight"))
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 
-def cli_explain(argv: Sequence[str]) -> int:
-    """``impasto explain CONTENT STYLE [RESULT] -o sheet.png [--layer L] [--gram-layer L]``."""
-    from impasto import presets
-    from impasto.imageio import check_output_path, load_image, read_metadata
-
-    p = argparse.ArgumentParser(prog="impasto explain",
-                                description="A contact sheet: images, feature maps, Gram matrices, edges, losses.")
-    p.add_argument("content")
-    p.add_argument("style")
-    p.add_argument("result", nargs="?", help="a stylised image (its stored loss history is plotted)")
-    p.add_argument("-o", "--output", required=True, help="sheet.png")
-    p.add_argument("--layer", default="relu2_1", help="layer whose feature maps are shown (default: relu2_1)")
-    p.add_argument("--gram-layer", default="relu3_1", help="layer whose Gram matrices are shown (default: relu3_1)")
-    p.add_argument("--channels", type=int, default=4, help="feature channels shown per image (default: 4)")
-    p.add_argument("--size", type=int, default=256, help="long side for the sheet and a short run (default: 256)")
-    p.add_argument("--steps", type=int, default=60, help="steps of the short run made when needed (default: 60)")
-    p.add_argument("--preset", metavar="NAME", help="configuration of the short run (default: impasto's own)")
-    args = p.parse_args(list(argv))
-    if args.channels < 1 or args.size < 32 or args.steps < 1:
-        raise ImpastoError("--channels and --steps must be >= 1 and --size >= 32")
-    inputs = [args.content, args.style] + ([args.result] if args.result else [])
-    out = check_output_path(args.output, inputs)
-    if out.suffix.lower() != ".png":
-        raise ImpastoError(f"the contact sheet is a PNG; give a .png name (got {out.name})")
-    history = LossHistory.from_metadata(read_metadata(args.result)) if args.result else None
-    base = presets.preset_config(args.preset, allow_vgg19=True) if args.preset else Config()
-    cfg = base.replace(size=args.size, start_size=None, steps=args.steps)
-    contact_sheet(load_image(args.content), load_image(args.style),
-                  load_image(args.result) if args.result else None, out,
-                  feature_layer=args.layer, gram_layer=args.gram_layer, channels=args.channels,
-                  history=history, config=cfg, size=args.size)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
-
-
-__all__ = ["LossHistory", "contact_sheet", "cli_explain", "high_pass", "short_run"]
+__all__ = ["LossHistory", "contact_sheet", "high_pass", "short_run"]

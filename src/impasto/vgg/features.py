@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from impasto.errors import ImpastoError
-from impasto.weights import VGG_BLOCKS, VGGWeights
+from impasto.vgg.weights import VGG_BLOCKS, VGGWeights
 
 
 def layer_names(arch: str) -> list[str]:
@@ -132,15 +132,7 @@ class VGGFeatures(nn.Module):
         return self._ops[-1]
 
     def _preprocess(self, x: Tensor) -> Tensor:
-        """``self.preprocess.apply(x)``, operation for operation, with the cached constants."""
-        pre = self.preprocess
-        y = x.flip(-3) if pre.bgr else x
-        if pre.scale != 1.0:
-            y = y * pre.scale
-        y = y - self._mean.to(y.dtype)
-        if pre.std != (1.0, 1.0, 1.0):
-            y = y / self._std.to(y.dtype)
-        return y
+        return self.preprocess.apply(x, (self._mean, self._std))
 
     def activation_mib(self, height: int, width: int) -> float:
         """Estimated MiB of activations one forward+backward keeps at this input size (float32 maps,

@@ -15,12 +15,10 @@ Two design rules run through the module:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import stat
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from impasto.errors import ImpastoError
+from impasto.io.atomic import atomic_write, check_writable, describe_oserror
 
 __all__ = [
     "MAX_PIXELS",
@@ -119,11 +118,6 @@ def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def _describe_oserror(err: OSError) -> str:
-    """``strerror`` without the path Python appends (we name the file ourselves)."""
-    return _one_line(err.strerror or err)
-
-
 def _open_image(path: Path) -> Image.Image:
     """Open *path* lazily (header only) turning every failure into a one-line :class:`ImpastoError`.
 
@@ -136,7 +130,7 @@ def _open_image(path: Path) -> Image.Image:
     except PermissionError:
         raise ImpastoError(f"permission denied reading {path}") from None
     except OSError as err:  # ENOTDIR (a file used as a folder), ELOOP, name too long...
-        raise ImpastoError(f"cannot read {path}: {_describe_oserror(err)}") from None
+        raise ImpastoError(f"cannot read {path}: {describe_oserror(err)}") from None
     if stat.S_ISDIR(st.st_mode):
         raise ImpastoError(f"{path} is a folder, not an image file")
     if st.st_size == 0:
@@ -157,7 +151,7 @@ def _open_image(path: Path) -> Image.Image:
     except UnidentifiedImageError:
         raise ImpastoError(f"{path} is not an image file Pillow can read") from None
     except OSError as err:
-        raise ImpastoError(f"cannot read {path}: {_describe_oserror(err)}") from None
+        raise ImpastoError(f"cannot read {path}: {describe_oserror(err)}") from None
     except Exception as err:  # noqa: BLE001 - malformed headers raise all sorts; never show a traceback
         raise ImpastoError(f"cannot read {path}: {_one_line(err)}") from None
     w, h = img.size
@@ -381,16 +375,6 @@ def resize_long_side(x: torch.Tensor, long_side: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
-def _same_file(a: str, b: str) -> bool:
-    """True when paths *a* and *b* name the same file (symlinks, ``..``, hard links)."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet): cannot be the same file
-        return False
-
-
 def check_output_path(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()) -> Path:
     """Validate an output path before a long run, so mistakes fail in the first second, not the last.
 
@@ -401,25 +385,11 @@ def check_output_path(out: str | os.PathLike[str], inputs: Sequence[str | os.Pat
         ImpastoError: if *out* is an existing folder, has an unsupported extension, is the same file as
             one of *inputs*, or its folder does not exist or is not writable.
     """
-    p = Path(out).expanduser()
-    if p.is_dir():
-        raise ImpastoError(f"output {p} is a folder; give a file name such as {p / 'out.png'}")
-    ext = p.suffix.lower()
+    resolved = check_writable(out, inputs)
+    ext = resolved.suffix.lower()
     if ext not in _FORMATS:
         shown = ext if ext else "no extension"
-        raise ImpastoError(f"output {p} has {shown}; use one of: {', '.join(OUTPUT_EXTENSIONS)}")
-    for inp in inputs:
-        if _same_file(os.fspath(p), os.fspath(inp)):
-            raise ImpastoError(f"output {p} is the same file as input {inp}; refusing to overwrite an input")
-    resolved = Path(os.path.realpath(p))
-    parent = resolved.parent
-    if not parent.exists():
-        raise ImpastoError(f"output folder {parent} does not exist; create it first")
-    if not parent.is_dir():
-        raise ImpastoError(f"output folder {parent} is not a folder")
-    # W for creating the temp file and renaming it, X for reaching entries inside the folder.
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ImpastoError(f"output folder {parent} is not writable")
+        raise ImpastoError(f"output {out} has {shown}; use one of: {', '.join(OUTPUT_EXTENSIONS)}")
     return resolved
 
 
@@ -449,23 +419,6 @@ def to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
     a = resize_to(a, (h, w))
     a_arr = _tensor_to_uint8(a, 1, "alpha")
     return Image.fromarray(np.concatenate([rgb_arr, a_arr], axis=2))
-
-
-def _file_mode_for_new_file() -> int:
-    """Permission bits a normally created file would get (0o666 minus the umask).
-
-    ``mkstemp`` creates 0o600 files; without this the output would be unreadable to other users.  The
-    umask is read from /proc where possible because ``os.umask`` can only be read by setting it, which
-    races with other threads.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o644
 
 
 def _metadata_json(metadata: Mapping[str, Any]) -> str:
@@ -530,22 +483,7 @@ def save_image(
         if meta is not None:
             kwargs["tiffinfo"] = {_TAG_IMAGE_DESCRIPTION: meta}
 
-    folder = target.parent
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **kwargs)
-            fh.flush()
-            os.fsync(fh.fileno())  # data on disk before the rename makes it visible
-        os.chmod(tmp_name, _file_mode_for_new_file())
-        os.replace(tmp_name, target)
-    except BaseException as err:
-        # Whatever happened (disk full, Ctrl-C, encoder error), the temp file must not linger.
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        if isinstance(err, OSError):
-            raise ImpastoError(f"could not write {target}: {_describe_oserror(err)}") from None
-        raise
+    atomic_write(target, lambda fh: img.save(fh, format=fmt, **kwargs))
     return target
 
 

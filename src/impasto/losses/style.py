@@ -1,7 +1,6 @@
-"""Pure style statistics and losses beyond the plain Gram matrix.
+"""Style losses: the per-layer Gram distance and the statistics beyond the plain Gram matrix.
 
-- :func:`masked_gram`: the guided Gram matrix of Gatys et al. 2017 (features weighted by a region
-  mask, normalised by the mask's area instead of the whole map's).
+- :func:`style_layer_loss`: the per-layer distance between Gram matrices (paper, MSE, SSE, Keras).
 - :func:`moments` and :func:`w2_loss`: the mean + covariance style loss of crowsonkb's
   style-transfer-pytorch: the squared 2-Wasserstein distance between the Gaussians with the two
   feature maps' means and covariances,
@@ -24,33 +23,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from impasto.losses import gram_raw
 
+def style_layer_loss(
+    g: Tensor, a: Tensor, form: str = "mse", *, channels: int, positions: int, image_positions: int | None = None
+) -> Tensor:
+    """Distance between Gram matrices ``g`` (generated) and ``a`` (style) at one layer.
 
-def masked_gram(
-    f: Tensor, mask: Tensor | None, norm: str = "chw", area: float | None = None
-) -> tuple[Tensor, float]:
-    """Gram matrix of ``f`` weighted by ``mask`` -> ([1, C, C], area).
-
-    G = (F∘m)(F∘m)ᵀ divided by C·A (``chw``/``abcd``), A (``hw``) or 1 (``none``), where the area
-    A = Σ m² stands in for H·W, so a region's Gram is on the same scale as a whole image's. Without a
-    mask this equals :func:`impasto.losses.gram_matrix` (A = H·W). Pass ``area`` when the mask is
-    fixed (it is, for a whole scale) to skip reading Σ m² back from the device on every call.
+    ``channels`` is N (= C) and ``positions`` is M (= H·W) of the *generated* image's feature map.
+    ``form``:
+      - ``"paper"``: E_l = Σ (G − A)² / (4·N²·M²)  (Gatys et al. eq. 4; meant for un-normalised Gram
+        matrices, ``gram_norm="none"``; the Coursera J_style_layer is the same formula),
+      - ``"mse"``: mean (G − A)² over the B·N² entries,
+      - ``"sse"``: Σ (G − A)²,
+      - ``"keras"``: Σ (G − A)² / (36·(rows·cols)²)  (the Keras example: it hard-codes ``channels = 3``,
+        so 36 = 4·3², and ``rows·cols`` is the *image's* pixel count ``image_positions``, the same at
+        every layer, not the layer's M; falls back to ``positions`` when not given).
     """
-    b, c, h, w = f.shape
-    if mask is not None:
-        f = f * mask
-        if area is None:
-            area = float(mask.pow(2).sum())
-    else:
-        area = float(h * w)
-    g = gram_raw(f)
-    area = max(area, 1e-6)
-    if norm in ("chw", "abcd"):
-        return g / (b * c * area if norm == "abcd" else c * area), area
-    if norm == "hw":
-        return g / area, area
-    return g, area
+    d2 = (g - a).pow(2)
+    if form == "paper":
+        return d2.sum() / (4.0 * channels**2 * float(positions) ** 2)
+    if form == "mse":
+        return d2.mean()
+    if form == "sse":
+        return d2.sum()
+    if form == "keras":
+        size = float(image_positions if image_positions is not None else positions)
+        return d2.sum() / (36.0 * size**2)
+    raise ValueError(f"unknown style loss {form!r}")
 
 
 def moments(f: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -185,10 +184,10 @@ __all__ = [
     "W2Target",
     "blend_quantiles",
     "hist_loss",
-    "masked_gram",
     "moments",
     "normalize_grad",
     "resample_quantiles",
     "sorted_target",
+    "style_layer_loss",
     "w2_loss",
 ]

@@ -10,14 +10,14 @@ GIFs are written with Pillow; MP4 with imageio + imageio-ffmpeg (imported only w
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -27,8 +27,9 @@ from torch import Tensor
 from impasto.config import Config
 from impasto.engine import ImageLike, StyleTransfer, as_rgb
 from impasto.errors import ImpastoError
-from impasto.imageio import to_pil
-from impasto.weights import VGGWeights, load_weights
+from impasto.io import atomic_write, check_writable
+from impasto.io.images import to_pil
+from impasto.vgg.weights import VGGWeights, load_weights
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 
@@ -45,23 +46,15 @@ class BalanceFrame:
 
 def check_animation_path(path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()) -> Path:
     """Validate an animation output path (.gif or .mp4) before a run starts."""
-    p = Path(path).expanduser()
-    if p.suffix.lower() not in ANIMATION_SUFFIXES:
-        raise ImpastoError(f"animation {p} must end in {' or '.join(ANIMATION_SUFFIXES)}")
-    if p.is_dir():
-        raise ImpastoError(f"animation output {p} is a folder; give a file name such as {p / 'sweep.gif'}")
-    for inp in inputs:
-        if os.path.exists(inp) and p.exists() and os.path.samefile(p, inp):
-            raise ImpastoError(f"animation output {p} is the same file as input {inp}; refusing to overwrite it")
-    parent = Path(os.path.realpath(p)).parent
-    if not parent.is_dir():
-        raise ImpastoError(f"output folder {parent} does not exist; create it first")
-    if p.suffix.lower() == ".mp4":
+    if Path(path).suffix.lower() not in ANIMATION_SUFFIXES:
+        raise ImpastoError(f"animation {path} must end in {' or '.join(ANIMATION_SUFFIXES)}")
+    out = check_writable(path, inputs)
+    if out.suffix.lower() == ".mp4":
         try:
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
             raise ImpastoError("MP4 output needs imageio-ffmpeg (pip install impasto[viz]); or write a .gif") from None
-    return Path(os.path.realpath(p))
+    return out
 
 
 def _common_size(frames: Sequence[Tensor], even: bool) -> list[Image.Image]:
@@ -90,31 +83,32 @@ def write_animation(frames: Sequence[Tensor], path: str | os.PathLike[str], *, f
     mp4 = out.suffix.lower() == ".mp4"
     images = _common_size(frames, even=mp4)
     images += [images[-1]] * max(0, hold_last)
-    fd, tmp = tempfile.mkstemp(prefix=".impasto-", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
+
+    def write(fh: BinaryIO) -> None:
         if mp4:
             import imageio.v2 as iio
 
-            writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                    quality=8, pixelformat="yuv420p", macro_block_size=1)
-            try:
-                for im in images:
-                    writer.append_data(np.asarray(im))
-            finally:
-                writer.close()
+            # ffmpeg writes to a path: encode into a private temporary folder, then copy into the
+            # atomic writer's file.
+            with tempfile.TemporaryDirectory(prefix="impasto-") as tmpdir:
+                tmp = os.path.join(tmpdir, "anim.mp4")
+                writer = iio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
+                                        quality=8, pixelformat="yuv420p", macro_block_size=1)
+                try:
+                    for im in images:
+                        writer.append_data(np.asarray(im))
+                finally:
+                    writer.close()
+                with open(tmp, "rb") as src:
+                    shutil.copyfileobj(src, fh)
         else:
             # One adaptive palette per frame: paintings need more than a shared 256-colour palette.
             pal = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
                    for im in images]
-            pal[0].save(tmp, format="GIF", save_all=True, append_images=pal[1:],
+            pal[0].save(fh, format="GIF", save_all=True, append_images=pal[1:],
                         duration=round(1000.0 / fps), loop=0, optimize=False, disposal=1)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; an animation is an ordinary output file
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(out, write)
     return out
 
 
@@ -162,7 +156,7 @@ def balance_sweep(
     prev: Tensor | None = None
     for i, a in enumerate(alphas):
         steps = cfg.steps if i > 0 else (first_steps if first_steps is not None else 3 * cfg.steps)
-        fc = cfg.replace(alpha=a, steps=steps, extra={**cfg.extra, "balance_alpha": a})
+        fc = cfg.replace(alpha=a, steps=steps)
         st = StyleTransfer(content_rgb, [style_rgb], fc, weights=w, init_image=prev)
         last = None
         for ev in st.run():
@@ -174,7 +168,7 @@ def balance_sweep(
 
 def balance_grid(frames: Sequence[BalanceFrame], path: str | os.PathLike[str], picks: int = 5) -> Path:
     """A PNG row of ``picks`` frames at evenly chosen α values, each labelled with its α."""
-    from impasto.imageio import save_image
+    from impasto.io.images import save_image
 
     if not frames:
         raise ImpastoError("no frames for the grid")
@@ -196,55 +190,4 @@ def balance_grid(frames: Sequence[BalanceFrame], path: str | os.PathLike[str], p
     return save_image(rgb, path)
 
 
-def cli_balance(argv: Sequence[str]) -> int:
-    """``impasto balance CONTENT STYLE -o sweep.gif|.mp4 [--frames N] [--steps N] [--size PX] [--grid PNG]``."""
-    from impasto import presets
-    from impasto.imageio import check_output_path, load_image
-
-    p = argparse.ArgumentParser(
-        prog="impasto balance",
-        description="Animate L = α·content + (1−α)·style from style only (α=0) to content only (α=1); "
-        "each frame warm-starts from the previous one.",
-    )
-    p.add_argument("content")
-    p.add_argument("style")
-    p.add_argument("-o", "--output", required=True, help="sweep.gif or sweep.mp4")
-    p.add_argument("--frames", type=int, default=12, help="number of α values (default: 12)")
-    p.add_argument("--spacing", choices=("log", "linear"), default="log",
-                   help="α spacing: log spaces the ratio α/(1−α) from 1/span to span (default), linear "
-                        "spaces α evenly")
-    p.add_argument("--span", type=float, default=1e4, help="log spacing's largest ratio (default: 1e4)")
-    p.add_argument("--steps", type=int, default=20, help="optimiser steps per frame (default: 20)")
-    p.add_argument("--first-steps", type=int, default=None, help="steps for the first frame (default: 3 × steps)")
-    p.add_argument("--size", type=int, default=192, help="long side in pixels (default: 192)")
-    p.add_argument("--fps", type=float, default=6.0, help="frames per second (default: 6)")
-    p.add_argument("--grid", metavar="PNG", help="grid of 5 selected α values (default: OUTPUT_grid.png)")
-    p.add_argument("--preset", metavar="NAME", help="base configuration (default: impasto's own)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-q", "--quiet", action="store_true")
-    args = p.parse_args(list(argv))
-    if args.steps < 1 or args.size < 16:
-        raise ImpastoError("--steps must be >= 1 and --size >= 16")
-    inputs = [args.content, args.style]
-    out = check_animation_path(args.output, inputs)
-    grid = Path(args.grid) if args.grid else out.with_name(out.stem + "_grid.png")
-    grid = check_output_path(grid, inputs)
-    base = presets.preset_config(args.preset, allow_vgg19=True) if args.preset else Config()
-    cfg = base.replace(size=args.size, start_size=None, steps=args.steps, seed=args.seed)
-    alphas = balance_alphas(args.frames, args.spacing, args.span)
-    frames: list[BalanceFrame] = []
-    for fr in balance_sweep(load_image(args.content), load_image(args.style), cfg, alphas,
-                            first_steps=args.first_steps):
-        frames.append(fr)
-        if not args.quiet:
-            print(f"frame {len(frames)}/{len(alphas)} alpha={fr.alpha:.3f} content={fr.content:.4g} "
-                  f"style={fr.style:.4g}", file=sys.stderr, flush=True)
-    write_animation([f.image for f in frames], out, fps=args.fps)
-    balance_grid(frames, grid)
-    if not args.quiet:
-        print(f"wrote {out} ({len(frames)} frames) and {grid}", file=sys.stderr)
-    return 0
-
-
-__all__ = ["BalanceFrame", "balance_alphas", "balance_grid", "balance_sweep", "check_animation_path",
-           "cli_balance", "write_animation"]
+__all__ = ["BalanceFrame", "balance_alphas", "balance_grid", "balance_sweep", "check_animation_path", "write_animation"]

@@ -48,6 +48,7 @@ that is not a descent direction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -170,6 +171,17 @@ class CompactLBFGS:
         """Drop the history (2·history_size image-sized vectors)."""
         self._buf, self._cap, self._prev_g, self._d = None, 0, None, None
 
+    _STATE = ("_buf", "_cap", "_sy", "_yy", "_count", "_head", "_gamma", "_n_iter", "_prev_g", "_d", "_t")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next step depends on (tensors are the live ones: save or clone them)."""
+        return {k: getattr(self, k) for k in self._STATE}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self._STATE:
+            v = state[k]
+            setattr(self, k, v.to(self.x.device) if isinstance(v, Tensor) else v)
+
     def step(self, closure: Callable[[], Tensor]) -> Tensor:
         with torch.enable_grad():
             loss = closure()
@@ -219,6 +231,16 @@ class TwoLoopLBFGS:
 
     def release(self) -> None:
         self._ys, self._ss, self._ro, self._prev_g, self._d = [], [], [], None, None
+
+    _STATE = ("_ys", "_ss", "_ro", "_h_diag", "_n_iter", "_prev_g", "_d", "_t")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next step depends on (tensors are the live ones: save or clone them)."""
+        return {k: getattr(self, k) for k in self._STATE}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self._STATE:
+            setattr(self, k, state[k])
 
     def step(self, closure: Callable[[], Tensor]) -> Tensor:
         with torch.enable_grad():

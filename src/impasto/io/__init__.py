@@ -1,0 +1,24 @@
+"""Files in and out: images as tensors, the metadata they carry, and the one atomic writer."""
+
+from impasto.io.atomic import atomic_write, check_writable
+from impasto.io.images import (
+    MAX_PIXELS,
+    OUTPUT_EXTENSIONS,
+    LoadedImage,
+    check_output_path,
+    default_content_path,
+    default_style_path,
+    load_image,
+    read_metadata,
+    resize_long_side,
+    resize_to,
+    save_image,
+    scaled_size,
+    to_pil,
+)
+
+__all__ = [
+    "MAX_PIXELS", "OUTPUT_EXTENSIONS", "LoadedImage", "atomic_write", "check_output_path", "check_writable",
+    "default_content_path", "default_style_path", "load_image", "read_metadata", "resize_long_side", "resize_to",
+    "save_image", "scaled_size", "to_pil",
+]

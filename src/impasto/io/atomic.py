@@ -1,0 +1,112 @@
+"""The one way impasto writes a file: to a temporary file in the target's folder, flushed to disk, then
+renamed over the target, so an interrupted or failed write never leaves a partial file nor damages an
+existing one. Images, animations, contact sheets, the weight cache and checkpoints all go through
+:func:`atomic_write`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from impasto.errors import ImpastoError
+
+_TMP_PREFIX = ".impasto-"
+_TMP_SUFFIX = ".tmp"
+
+
+def describe_oserror(err: OSError) -> str:
+    """``strerror`` of an OSError (its one-line human part), falling back to ``str``."""
+    return err.strerror or str(err).splitlines()[0]
+
+
+def new_file_mode() -> int:
+    """Permission bits a normally created file would get (0o666 minus the umask).
+
+    ``mkstemp`` creates 0o600 files; without this an output would be unreadable to other users. The
+    umask is read from /proc where possible because ``os.umask`` can only be read by setting it, which
+    races with other threads.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when paths *a* and *b* name the same file (symlinks, ``..``, hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): cannot be the same file
+        return False
+
+
+def check_writable(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] = ()) -> Path:
+    """Check before any work that ``out`` can be written, and return its resolved path.
+
+    Refuses a folder, an existing non-regular file (a FIFO or device would be replaced by a regular
+    file), one of ``inputs``, a name too long for the file system, a missing or unwritable folder.
+    """
+    p = Path(out).expanduser()
+    if p.is_dir():
+        raise ImpastoError(f"output {p} is a folder; give a file name such as {p / 'out.png'}")
+    for inp in inputs:
+        if same_file(p, inp):
+            raise ImpastoError(f"output {p} is the same file as input {inp}; refusing to overwrite an input")
+    resolved = Path(os.path.realpath(p))
+    with contextlib.suppress(OSError):
+        mode = os.stat(resolved).st_mode
+        if not stat.S_ISREG(mode):
+            raise ImpastoError(f"output {p} exists and is not a regular file (a pipe or device); choose another name")
+    parent = resolved.parent
+    if not parent.exists():
+        raise ImpastoError(f"output folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise ImpastoError(f"output folder {parent} is not a folder")
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    if len(os.fsencode(resolved.name)) > name_max:
+        raise ImpastoError(f"output name {resolved.name[:40]}... is longer than this file system allows ({name_max} bytes)")
+    # W for creating the temp file and renaming it, X for reaching entries inside the folder.
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ImpastoError(f"output folder {parent} is not writable")
+    return resolved
+
+
+def atomic_write(target: str | os.PathLike[str], write: Callable[[BinaryIO], None], *, mode: int | None = None) -> Path:
+    """Write a file through ``write(fh)`` atomically; returns the path written.
+
+    The temporary name is short and fixed in length (``.impasto-XXXXXXXX.tmp``), so a target name near
+    the file system's limit still works. Data is fsynced before the rename makes it visible. Any OS
+    error becomes an ImpastoError naming the file; on any failure (disk full, Ctrl-C, an encoder error)
+    the temporary file is removed and the target is untouched.
+    """
+    path = Path(target)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, new_file_mode() if mode is None else mode)
+        os.replace(tmp_name, path)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        if isinstance(err, OSError):
+            raise ImpastoError(f"could not write {path}: {describe_oserror(err)}") from None
+        raise
+    return path

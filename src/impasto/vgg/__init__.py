@@ -1,0 +1,10 @@
+"""The frozen network: weights (formats, cache, the bundled VGG19), preprocessing, named feature maps."""
+
+from impasto.vgg.features import VGGFeatures, canonical_layer, layer_names
+from impasto.vgg.preprocess import CAFFE, TORCHVISION, Preprocess
+from impasto.vgg.weights import VGG_BLOCKS, VGGWeights, bundled_weights_path, cache_dir, load_weights
+
+__all__ = [
+    "CAFFE", "TORCHVISION", "VGG_BLOCKS", "Preprocess", "VGGFeatures", "VGGWeights", "bundled_weights_path",
+    "cache_dir", "canonical_layer", "layer_names", "load_weights",
+]

@@ -1,0 +1,97 @@
+"""Resumable runs: the engine's state as a value, and checkpoint files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto import __version__
+from impasto.checkpoint import load_checkpoint, resume, save_checkpoint
+from impasto.config import Config
+from impasto.engine import StyleTransfer
+from impasto.errors import ImpastoError
+from impasto.vgg import VGGWeights
+
+BASE = Config(size=40, start_size=24, steps=4, content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
+
+
+def _finish(st: StyleTransfer) -> tuple[torch.Tensor, list[float]]:
+    losses: list[float] = []
+    image = None
+    for ev in st.run():
+        if ev.done:
+            image = ev.image
+        else:
+            losses.append(ev.loss)
+    assert image is not None
+    return image, losses
+
+
+@pytest.mark.parametrize(
+    "changes, stop_at",
+    [
+        ({}, 3),  # inside the first scale
+        ({}, 4),  # the last step of a scale: the next scale starts after the resume
+        ({}, 6),  # inside the second scale
+        ({"ema": 0.8, "tol": 1e-9, "tol_window": 2}, 5),
+        ({"optimizer": "adam"}, 6),  # Adam's moments carried across the scale change
+        ({"lbfgs_line_search": True}, 2),  # torch.optim.LBFGS state
+    ],
+)
+def test_stopped_and_resumed_run_is_bit_identical(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights], changes: dict[str, object],
+    stop_at: int,
+) -> None:
+    content, style = small_images
+    cfg = BASE.replace(**changes)
+    whole, whole_losses = _finish(StyleTransfer(content, [style], cfg, weights=tiny_weights()))
+    first = StyleTransfer(content, [style], cfg, weights=tiny_weights())
+    seen: list[float] = []
+    state = None
+    for ev in first.run():
+        seen.append(ev.loss)
+        if ev.step == stop_at:
+            state = first.state_dict()
+            break
+    assert state is not None
+    second = StyleTransfer(content, [style], cfg, weights=tiny_weights())
+    second.load_state_dict(state)
+    image, rest = _finish(second)
+    assert seen + rest == whole_losses
+    assert torch.equal(image, whole)
+
+
+def test_checkpoint_file_round_trip_and_refusals(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights], tmp_path: Path
+) -> None:
+    content, style = small_images
+    st = StyleTransfer(content, [style], BASE, weights=tiny_weights())
+    ckpt = tmp_path / "run.ckpt"
+    for ev in st.run():
+        if ev.step == 5:
+            save_checkpoint(ckpt, st, content=content, styles=[style], extra={"output": "x.png"})
+            break
+    loaded = load_checkpoint(ckpt)
+    assert loaded.step == 5 and loaded.extra == {"output": "x.png"} and loaded.config == BASE
+    resumed, _ = resume(ckpt, weights=tiny_weights())
+    image, rest = _finish(resumed)
+    whole, whole_losses = _finish(StyleTransfer(content, [style], BASE, weights=tiny_weights()))
+    assert torch.equal(image, whole) and rest == whole_losses[5:]
+
+    # Another configuration, other inputs, a damaged file, another version: refused in one line.
+    other = StyleTransfer(content, [style], BASE.replace(style_weight=7.0), weights=tiny_weights())
+    with pytest.raises(ImpastoError, match="other input images or another configuration"):
+        other.load_state_dict(loaded.state)
+    style.write_bytes(content.read_bytes())
+    with pytest.raises(ImpastoError, match="changed since checkpoint"):
+        resume(ckpt, weights=tiny_weights())
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(ImpastoError, match="not a readable impasto checkpoint"):
+        load_checkpoint(bad)
+    state = dict(loaded.state, version="0.0.1")
+    with pytest.raises(ImpastoError, match=f"saved by impasto 0.0.1, this is {__version__}"):
+        StyleTransfer(content, [content], BASE, weights=tiny_weights()).load_state_dict(state)
