@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from impasto.config import Config
-from impasto.imageio import default_content_path, default_style_path, load_image, resize_to, to_pil
+from impasto.io import default_content_path, default_style_path, load_image, resize_to, to_pil
+from impasto.vgg import load_weights
 from impasto.video.io import Clip, FrameStore, _to_u8, write_video
 from impasto.video.stylize import VideoOptions, VideoStylizer
-from impasto.weights import load_weights
 
 
 def camera_move(image: torch.Tensor, n: int, size: tuple[int, int], zoom: float = 0.18) -> list[torch.Tensor]:

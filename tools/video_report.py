@@ -38,11 +38,11 @@ from typing import Any
 import torch
 
 from impasto.config import Config
-from impasto.imageio import load_image, read_metadata, resize_to, scaled_size
+from impasto.io import load_image, read_metadata, resize_to, scaled_size
+from impasto.vgg import load_weights
 from impasto.video.flow import read_flo, resize_flow, warp
 from impasto.video.io import Clip, FrameStore, _to_u8
 from impasto.video.stylize import VideoOptions, VideoStylizer
-from impasto.weights import load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout (a git worktree may sit one level deeper).
@@ -81,7 +81,7 @@ class StyleDistance:
 
     def __init__(self, style: torch.Tensor, long_side: int) -> None:
         from impasto.losses import gram_matrix
-        from impasto.model import VGGFeatures
+        from impasto.vgg import VGGFeatures
 
         self.gram = gram_matrix
         self.model = VGGFeatures(load_weights(None), list(DIST_LAYERS), "max")

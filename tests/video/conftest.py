@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from video_helpers import save_tiny
 
-from impasto.weights import VGGWeights
+from impasto.vgg import VGGWeights
 
 pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
 

@@ -9,10 +9,10 @@ import torch
 from video_helpers import pan_frames, scene
 
 from impasto.config import Config
+from impasto.vgg import VGGWeights
 from impasto.video.flow import warp
 from impasto.video.io import Clip, FrameStore, _to_u8
 from impasto.video.stylize import VideoOptions, VideoStylizer
-from impasto.weights import VGGWeights
 
 
 def _clip(n: int = 3, h: int = 32, w: int = 40, dx: int = 2, dy: int = 1) -> Clip:

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 import impasto
-from impasto.weights import VGGWeights, _sequential_indices
+from impasto.vgg import VGGWeights
+from impasto.vgg.weights import _sequential_indices
 
 
 def save_tiny(weights: VGGWeights, path: Path) -> Path:

@@ -18,10 +18,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from impasto.argtypes import int_at_least, nonneg_float, nonneg_int, positive_float
+from impasto.cli.argtypes import float_in, int_at_least
 from impasto.errors import ImpastoError
 
 EXIT_USAGE = 2
+AUTO_CHECKPOINT_SECONDS = 60.0
+"""``--checkpoint-every auto``: the frame in progress is checkpointed once a minute."""
 _UNUSED_FLAGS = ("save_every", "save_dir", "print_every", "progress_gif")
 
 
@@ -34,7 +36,7 @@ def _frames_list(s: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from impasto.cli import build_parser as still_parser
+    from impasto.cli.run import build_parser as still_parser
 
     p = still_parser()
     p.prog = "impasto video"
@@ -51,25 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
         elif action.dest == "output":
             action.help = "output video (.mp4 .webm .mov .mkv .gif) or folder of frames"
     g = p.add_argument_group("video")
-    g.add_argument("--temporal-weight", type=nonneg_float, default=1e3,
+    g.add_argument("--temporal-weight", type=float_in(0.0), default=1e3,
                    help="weight of the temporal loss, in the paper's units: mean squared 0-255 pixel difference "
                         "to the warped previous result over reliable pixels, next to content 5 / style 100 "
                         "(default: 1000, the paper's; 0 turns it off)")
     g.add_argument("--temporal-frames", type=_frames_list, default=(1,),
                    help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
                         "long-term consistency (default: 1)")
-    g.add_argument("--frame-steps", type=nonneg_int, default=None,
+    g.add_argument("--frame-steps", type=int_at_least(0), default=None,
                    help="steps for each frame after the first, at the output size (default: --steps)")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="start every frame from the content frame instead of the warped previous result")
     g.add_argument("--independent", action="store_true",
                    help="stylise every frame on its own (no warm start, no temporal loss): the flickering baseline")
     g.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="optical flow method (default: dis)")
-    g.add_argument("--fps", type=positive_float, default=None,
+    g.add_argument("--fps", type=float_in(0.0, lo_open=True), default=None,
                    help="frame rate of a frames input (default 25), or to override a video's")
     g.add_argument("--max-frames", type=int_at_least(1), default=None, help="stylise only the first N frames")
-    g.add_argument("--checkpoint-every", type=nonneg_int, default=20,
-                   help="save the in-progress frame's state every N steps (default: 20; 0: never)")
     g.add_argument("--keep-frames", action="store_true", help="video output: keep the OUT.frames/ folder")
     g.add_argument("--restart", action="store_true",
                    help="discard frames left by an earlier run with other settings instead of refusing")
@@ -109,8 +109,10 @@ def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
 
 
 def run(argv: Sequence[str]) -> int:
-    from impasto import cli as still
     from impasto import presets
+    from impasto.cli.flags import changes_from_args
+    from impasto.cli.run import _load_config_file, expand_styles, resolve_region_styles
+    from impasto.config import Config
 
     parser = build_parser()
     args = parser.parse_args(list(argv))
@@ -123,17 +125,8 @@ def run(argv: Sequence[str]) -> int:
             raise ImpastoError("give --config or --preset, not both")
         base = presets.preset_config(args.preset, allow_vgg19=True)
     if args.config:
-        import json
-
-        from impasto.config import Config
-
-        try:
-            with open(args.config, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError) as e:
-            raise ImpastoError(f"cannot read configuration {args.config}: {e}") from None
-        base = Config.from_dict(data.get("config", data))
-    cfg = still.config_from_args(args, base)
+        base = Config.from_dict(_load_config_file(args.config))
+    cfg = (base if base is not None else Config()).replace(**changes_from_args(args))
     if args.show_config:
         print(cfg.to_json())
         return 0
@@ -142,13 +135,12 @@ def run(argv: Sequence[str]) -> int:
     if args.preset is not None:
         presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
         cfg = presets.mark_vgg19_substitute(cfg)
-    from impasto.cli_artist import resolve_region_styles
-
-    cfg, styles = resolve_region_styles(cfg, still.expand_styles(args.styles))
+    cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
     out, kind = _output_kind(args.output, [args.content, *styles])
 
-    from impasto.imageio import load_image
-    from impasto.video.io import FrameStore, file_sha256, read_clip, write_video
+    from impasto.checkpoint import file_sha256
+    from impasto.io import load_image
+    from impasto.video.io import FrameStore, read_clip, write_video
     from impasto.video.stylize import VideoOptions, VideoStylizer
 
     options = VideoOptions(
@@ -157,7 +149,9 @@ def run(argv: Sequence[str]) -> int:
         warm_start=args.warm_start and not args.independent,
         frame_steps=args.frame_steps,
         flow=args.flow,
-        checkpoint_every=args.checkpoint_every,
+        # --checkpoint-every N: every N steps; auto (the default): once a minute; 0: never.
+        checkpoint_every=args.checkpoint_every or 0,
+        checkpoint_seconds=AUTO_CHECKPOINT_SECONDS if args.checkpoint_every is None else None,
     )
     options.validate()
     style_imgs = [load_image(s) for s in styles]

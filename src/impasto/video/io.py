@@ -19,14 +19,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from impasto.errors import ImpastoError
-from impasto.imageio import load_image, resize_to, save_image, scaled_size
+from impasto.io import atomic_write, load_image, resize_to, save_image, scaled_size
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif")
 """Inputs read with ffmpeg; the same suffixes are video outputs (.gif written with Pillow)."""
@@ -200,7 +200,7 @@ def write_video(frames: Sequence[Tensor] | Iterator[Tensor], out: Path, fps: flo
     os.close(fd)
     try:
         if suffix == ".gif":
-            from impasto.animate import write_animation
+            from impasto.viz.animate import write_animation
 
             write_animation([f.float() / 255.0 for f in u8], tmp, fps=fps, hold_last=0)
         else:
@@ -333,18 +333,8 @@ class FrameStore:
         return self.folder / self.CHECKPOINT
 
     def save_checkpoint(self, frame: int, state: dict[str, Any]) -> None:
-        """The in-progress frame's optimiser state, written atomically (temp file, fsync, rename)."""
-        fd, tmp = tempfile.mkstemp(prefix=".ckpt.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save({"frame": frame, "state": state}, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.checkpoint_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        """The in-progress frame's run state (``StyleTransfer.state_dict()``), written atomically."""
+        atomic_write(self.checkpoint_path, lambda fh: torch.save({"frame": frame, "state": state}, fh))
 
     def load_checkpoint(self, frame: int) -> dict[str, Any] | None:
         """The saved state of ``frame``, or None (no checkpoint, another frame's, or unreadable)."""
@@ -377,25 +367,7 @@ class FrameStore:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    def write(fh: BinaryIO) -> None:
+        fh.write(text.encode("utf-8"))
 
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except OSError as e:
-        raise ImpastoError(f"cannot read {path}: {e.strerror}") from None
-    return h.hexdigest()
+    atomic_write(path, write)

@@ -28,10 +28,10 @@ from impasto import __version__
 from impasto.config import Config
 from impasto.engine import ImageLike, Progress, StyleTransfer
 from impasto.errors import ImpastoError
+from impasto.vgg import VGGWeights, load_weights
 from impasto.video.flow import FLOW_METHODS, compute_flow, long_term_weights, reliability_mask, warp
 from impasto.video.io import Clip, FrameStore
 from impasto.video.temporal import DEFAULT_TEMPORAL_WEIGHT, TemporalLoss
-from impasto.weights import VGGWeights, load_weights
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ class VideoOptions:
     Ignored without the warm start: independent frames all get the full configuration."""
     flow: str = "dis"
     checkpoint_every: int = 20
-    """Checkpoint the in-progress frame every N steps (0: never)."""
+    """Checkpoint the in-progress frame every N steps (0: not by steps)."""
+    checkpoint_seconds: float | None = None
+    """Also checkpoint when this many seconds have passed since the last checkpoint (None: not by time)."""
 
     def validate(self) -> None:
         if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
@@ -62,6 +64,8 @@ class VideoOptions:
             raise ImpastoError(f"flow must be one of {', '.join(FLOW_METHODS)} (got {self.flow!r})")
         if self.checkpoint_every < 0:
             raise ImpastoError(f"checkpoint_every must be >= 0 (got {self.checkpoint_every})")
+        if self.checkpoint_seconds is not None and not self.checkpoint_seconds > 0:
+            raise ImpastoError(f"checkpoint_seconds must be > 0 (got {self.checkpoint_seconds})")
 
     @property
     def mode(self) -> str:
@@ -136,9 +140,9 @@ class VideoStylizer:
             **(manifest or {}),
             "impasto_version": __version__,
             "config": self.config.to_dict(),
-            # Everything that changes the frames (not checkpoint_every, which only changes when state is saved).
+            # Everything that changes the frames (not the checkpoint options, which only say when state is saved).
             "video": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.options).items()
-                      if k != "checkpoint_every"},
+                      if not k.startswith("checkpoint")},
             "frames": self.n,
             "size": [h, w],
         }
@@ -157,11 +161,8 @@ class VideoStylizer:
         return self.config.replace(steps=steps, start_size=None, scale_steps=None)
 
     def frame_steps_total(self, i: int) -> int:
-        cfg = self.frame_config(i)
-        if cfg.scale_steps is not None:
-            return sum(cfg.scale_steps)
-        assert cfg.size is not None
-        return cfg.steps * len(cfg.scale_sizes(cfg.size))
+        h, w = (int(x) for x in self.clip.frames[i].shape[1:])
+        return sum(steps for _, steps in self.frame_config(i).schedule(h, w))
 
     def flow(self, a: int, b: int) -> Tensor:
         """Optical flow from content frame ``a`` to ``b`` (cached: each pair is needed twice)."""
@@ -185,7 +186,7 @@ class VideoStylizer:
     def _luminance_space(self, img: Tensor) -> Tensor:
         """With luminance-only colour preservation the engine optimises grey images: so must targets be."""
         if self.config.preserve_color == "luminance":
-            from impasto.color import luminance_only
+            from impasto.losses.color import luminance_only
 
             return luminance_only(img)
         return img
@@ -205,8 +206,8 @@ class VideoStylizer:
         # Drop flows no later frame needs.
         keep = i - max(self.options.temporal_frames)
         self._flows = {k: v for k, v in self._flows.items() if min(k) >= keep}
-        kwargs: dict[str, Any] = {"extra_loss": extra} if extra is not None else {}
-        return StyleTransfer(self.clip.frame(i), self.styles, cfg, weights=self.weights, init_image=init, **kwargs)
+        return StyleTransfer(self.clip.frame(i), self.styles, cfg, weights=self.weights, init_image=init,
+                             extra_loss=extra)
 
     # -- the loop -------------------------------------------------------------------------------------
     def checkpoint(self) -> bool:
@@ -237,6 +238,7 @@ class VideoStylizer:
             result: Progress | None = None
             first_step: int | None = None
             resumed = 0
+            last_ckpt = time.perf_counter()
             for ev in st.run():
                 if ev.done:
                     result = ev
@@ -244,8 +246,12 @@ class VideoStylizer:
                 if first_step is None:
                     first_step = ev.step - 1  # > 0 when the engine continues from a checkpoint
                     resumed = first_step
-                if opts.checkpoint_every and ev.step % opts.checkpoint_every == 0:
+                due = bool(opts.checkpoint_every) and ev.step % opts.checkpoint_every == 0
+                if opts.checkpoint_seconds is not None and time.perf_counter() - last_ckpt >= opts.checkpoint_seconds:
+                    due = True
+                if due:
                     self.store.save_checkpoint(i, st.state_dict())
+                    last_ckpt = time.perf_counter()
                 done_here = ev.step - first_step
                 rate = (time.perf_counter() - tf) / max(done_here, 1)
                 eta = rate * ((ev.total_steps - ev.step) + remaining_after[i])
