@@ -86,39 +86,52 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path, tiny_weights_file: Path,
     assert "must be >= 1" in capsys.readouterr().err
 
 
-def test_killed_run_resumes_at_the_first_missing_frame(tmp_path: Path, tiny_weights_file: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def _start(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "impasto", *args], env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(*paths: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while not all(p.exists() for p in paths):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the run ended or stalled before {', '.join(p.name for p in paths)} appeared")
+        time.sleep(0.02)
+
+
+def test_interrupted_and_killed_runs_resume(tmp_path: Path, tiny_weights_file: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     clip = write_mp4(pan_frames(4, 36, 48), tmp_path / "in.mp4", fps=10)
     out = tmp_path / "out.mp4"
     work = tmp_path / "out.mp4.frames"
+    ckpt = work / ".impasto-checkpoint.pt"
     args = ["video", str(clip), str(_style(tmp_path)), "-o", str(out), *_fast(tiny_weights_file),
             "--steps", "10", "--frame-steps", "40", "--checkpoint-every", "5", "--keep-frames"]
-    proc = subprocess.Popen([sys.executable, "-m", "impasto", *args], env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if (work / "frame_00001.png").exists() and (work / ".impasto-checkpoint.pt").exists():
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the run made no frame and no checkpoint in 90 s")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert not out.exists()
-    assert (work / "frame_00001.png").exists() and not (work / "frame_00004.png").exists()
-    assert not list(work.glob(".*.tmp"))
+    # 1. SIGTERM in frame 2: the run stops at the next step, checkpoints it, says so and exits 130.
+    proc = _start(args)
+    _wait_for(work / "frame_00001.png", ckpt, proc=proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "SIGTERM: stopped" in err and "run the same command to resume" in err
+    assert ckpt.exists() and not out.exists()
+    # 2. The same command, killed outright (kill -9) once frame 2 is written and frame 3 checkpointed.
+    ckpt.unlink()
+    proc = _start(args)
+    _wait_for(work / "frame_00002.png", ckpt, proc=proc)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert not out.exists() and not (work / "frame_00004.png").exists()
+    assert not list(work.glob(".impasto-*.tmp"))  # no half-written file left behind
     first = (work / "frame_00001.png").stat()
-    # The same command again resumes.
+    # 3. The same command again finishes the clip, from frame 3's checkpoint.
     args.remove("-q")
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     assert "resuming: frames 1-" in err
-    assert "(resumed at step" in err  # the in-progress frame went on from its checkpoint
+    assert "(resumed at step" in err
     assert out.exists() and probe_video(out)["nframes"] == 4
-    assert len(list(work.glob("frame_*.png"))) == 4 and not (work / ".impasto-checkpoint.pt").exists()
+    assert len(list(work.glob("frame_*.png"))) == 4 and not ckpt.exists()
     again = (work / "frame_00001.png").stat()
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # kept, not redone

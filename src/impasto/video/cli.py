@@ -22,6 +22,7 @@ from impasto.cli.argtypes import float_in, int_at_least
 from impasto.errors import ImpastoError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 AUTO_CHECKPOINT_SECONDS = 60.0
 """``--checkpoint-every auto``: the frame in progress is checkpointed once a minute."""
 _UNUSED_FLAGS = ("save_every", "save_dir", "print_every", "progress_gif")
@@ -111,7 +112,7 @@ def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
 def run(argv: Sequence[str]) -> int:
     from impasto import presets
     from impasto.cli.flags import changes_from_args
-    from impasto.cli.run import _load_config_file, expand_styles, resolve_region_styles
+    from impasto.cli.run import StopSignals, _load_config_file, expand_styles, resolve_region_styles
     from impasto.config import Config
 
     parser = build_parser()
@@ -170,8 +171,18 @@ def run(argv: Sequence[str]) -> int:
               f"{options.mode} (temporal weight {options.temporal_weight:g}, frames "
               f"{','.join(map(str, options.temporal_frames))})", file=err)
     t0 = time.perf_counter()
-    try:
+    # Ctrl-C, SIGTERM and SIGHUP only set a flag; the loop stops at the next event, where the engine is
+    # suspended at a yield and its state is whole, checkpoints the frame in progress and exits 130.
+    with StopSignals() as stop:
         for ev in job.run():
+            if stop.received is not None:
+                saved = job.checkpoint()
+                if tty:
+                    err.write("\n")
+                print(f"impasto: {stop.name}: stopped; finished frames are in {folder}"
+                      f"{' and the frame in progress is checkpointed' if saved else ''}: run the same command "
+                      "to resume", file=err)
+                return EXIT_INTERRUPTED
             if args.quiet:
                 continue
             if ev.kind == "start" and ev.frame > 0:
@@ -189,12 +200,6 @@ def run(argv: Sequence[str]) -> int:
                 print(f"{chr(13) if tty else ''}frame {ev.frame + 1}/{n} done in {ev.frame_seconds or 0:.1f}s, "
                       f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {_fmt_time(ev.elapsed)}, "
                       f"ETA {_fmt_time(ev.eta)}", file=err)
-    except KeyboardInterrupt:
-        saved = job.checkpoint()
-        print(f"\nimpasto: interrupted; finished frames are in {folder}"
-              f"{' and the current frame is checkpointed' if saved else ''}: run the same command to resume",
-              file=err)
-        return 130
     if kind == "video":
         frames = [store.load(i) for i in range(n)]
         write_video(frames, out, clip.fps, audio_from=clip.source if clip.has_audio else None)

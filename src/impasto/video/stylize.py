@@ -21,7 +21,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from impasto import __version__
@@ -272,7 +271,3 @@ class VideoStylizer:
                                 terms=dict(result.terms), path=str(path), resumed_step=resumed, image=img)
         yield VideoProgress(kind="done", frame=self.n - 1, n_frames=self.n, elapsed=time.perf_counter() - t0)
 
-
-def frames_as_tensor(clip: Clip) -> Tensor:
-    """All frames as one float [N, 3, H, W] tensor (for tests and reports on short clips)."""
-    return torch.stack([clip.frame(i) for i in range(len(clip.frames))])
