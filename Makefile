@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(PY) -m impasto.bench
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests tools
+	$(VENV)/bin/ruff check src tests scripts
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ import torch
 from impasto.io.images import save_image
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
 
-SHARED_IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+SHARED_IMAGES = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
+"""The one setting for the shared test photos and paintings (tests and scripts only, never product code)."""
 
 
 def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
@@ -26,6 +28,26 @@ def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), see
             convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
             prev = c
     return VGGWeights(arch=arch, convs=convs, preprocess=CAFFE, source="tiny test VGG")
+
+
+@pytest.fixture(autouse=True)
+def _real_weights_only_in_slow_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``slow`` means "uses the real VGG19 weights": a test that loads them without the mark fails."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from impasto.vgg import weights as W
+
+    load = W._load_bundled
+    real_sha = W._BUNDLED_SHA256
+
+    def refuse() -> VGGWeights:
+        weights = load()  # error paths of the loader (missing package, bad checksum) raise their own errors
+        if W._BUNDLED_SHA256 == real_sha:  # not a test's fake bundle
+            raise AssertionError(f"{request.node.nodeid} uses the real VGG19 weights: mark it @pytest.mark.slow")
+        return weights
+
+    monkeypatch.setattr(W, "_memo", {})
+    monkeypatch.setattr(W, "_load_bundled", refuse)
 
 
 @pytest.fixture

@@ -164,6 +164,7 @@ def test_tf_tutorial_style_and_tv_forms() -> None:
     assert float(losses.tv_loss(x, "l1")) == pytest.approx(3.0 + 0.5 + 1.0 + 2.5)
 
 
+@pytest.mark.slow
 def test_initial_images(real_content: torch.Tensor) -> None:
     vgg = load_weights(None)
     # Keras 'white image': ones in the Caffe input space = (1 + mean)/255 per channel, RGB order.
@@ -309,6 +310,7 @@ def test_clamp_before_eval_keeps_every_evaluation_in_range(real_content: torch.T
         assert inside == flag  # N(0, 1) noise starts far outside [0, 1]
 
 
+@pytest.mark.slow
 def test_init_image_overrides_config_init(real_content: torch.Tensor) -> None:
     vgg = load_weights(None)
     warm = torch.full((3, 12, 16), 0.25)

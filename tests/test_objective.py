@@ -16,6 +16,8 @@ from impasto.errors import ImpastoError
 from impasto.io.images import load_image, to_pil
 from impasto.losses.color import color_stats, rgb_to_yiq
 
+pytestmark = pytest.mark.slow  # every test here runs the real VGG19
+
 LAYERS = {"content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1")}
 
 

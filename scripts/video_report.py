@@ -2,7 +2,7 @@
 
 Run from the repository root on an idle machine (it uses the real VGG19 and takes minutes on a CPU)::
 
-    PYTHONPATH=src .venv/bin/python tools/video_report.py --out docs/perf/video_cpu_256.json
+    PYTHONPATH=src .venv/bin/python scripts/video_report.py --out docs/perf/video_cpu_256.json
 
 The clip is ``../shared/video/marple8`` (five frames, 450x350, with DeepFlow flow and reliability masks
 from Ruder et al.'s artistic-videos; measuring only, never shipped). It is stylised three ways at
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         r["style_distance_vs_independent"] = round(r["style_distance"] / base["style_distance"], 4)
     report = {
         "what": "temporal error (masked MSE, 0-255 units, reference DeepFlow flow) and style distance on marple8",
-        "command": "PYTHONPATH=src .venv/bin/python tools/video_report.py " + " ".join(sys.argv[1:]),
+        "command": "PYTHONPATH=src .venv/bin/python scripts/video_report.py " + " ".join(sys.argv[1:]),
         "size": [int(clip.frames[0].shape[1]), int(clip.frames[0].shape[2])],
         "style": Path(args.style).name,
         "content_frames_temporal_error": round(temporal_error(content, flows, masks), 3),

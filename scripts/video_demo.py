@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    PYTHONPATH=src .venv/bin/python tools/video_demo.py --out docs/img/video.gif
+    PYTHONPATH=src .venv/bin/python scripts/video_demo.py --out docs/img/video.gif
 
 The clip is made here, so the project may redistribute it: a synthetic camera move (a pan down with a
 slow zoom in) over the bundled public-domain photo (``src/impasto/data/content.jpg``), stylised with the
