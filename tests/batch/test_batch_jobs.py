@@ -205,3 +205,35 @@ def test_an_output_locked_by_another_process_is_left_to_it_until_released(
     journal = read_journal(out)
     assert [e["job"] for e in journal] == ["alps__turner.png", "alps__monet.png"]
     assert journal[1]["time"] > released
+
+
+def test_ray_workers_use_local_inputs_or_fetch_the_shipped_bytes(grid: tuple[Path, Path], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a Ray worker does with a job's inputs (no Ray needed: the object store's get is passed in)."""
+    from impasto.batch.ray_backend import materialize
+
+    contents, _ = grid
+    here = contents / "alps.png"
+    data = here.read_bytes()
+    sha = FileHasher()(str(here))
+    store = {"ref-1": data}
+    fetched: list[str] = []
+
+    def get(ref: str) -> bytes:
+        fetched.append(ref)
+        return store[ref]
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "node"))
+    (tmp_path / "node").mkdir()
+    # Same bytes at the same path (one machine, or a shared filesystem): used in place, nothing fetched.
+    assert materialize({str(here): (sha, "ref-1")}, get) == {str(here): str(here)}
+    assert fetched == []
+    # Another machine: the path is missing there, so the bytes come from the store into a cache by sha256.
+    gone = "/nonexistent/photos/alps.png"
+    local = materialize({gone: (sha, "ref-1")}, get)[gone]
+    assert Path(local).read_bytes() == data and Path(local).name == f"{sha}.png" and fetched == ["ref-1"]
+    assert materialize({gone: (sha, "ref-1")}, get)[gone] == local and fetched == ["ref-1"]  # cached
+    # A file at that path with other bytes is not the input: fetched as well.
+    other = tmp_path / "alps.png"
+    other.write_bytes(data[:-1] + b"\0")
+    assert materialize({str(other): (sha, "ref-1")}, get)[str(other)] == local

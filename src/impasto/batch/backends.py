@@ -301,8 +301,7 @@ class LocalBackend:
 
 
 def make_backend(name: str, *, workers: int | None, threads: int | None, jobs: int, max_retries: int,
-                 address: str | None = None, gpus_per_worker: float | None = None,
-                 ship_inputs: bool = True) -> Backend:
+                 address: str | None = None, gpus_per_worker: float | None = None) -> Backend:
     """The backend called *name* (``local`` or ``ray``), sized for *jobs* jobs."""
     if name == "local":
         if address is not None:
@@ -313,7 +312,7 @@ def make_backend(name: str, *, workers: int | None, threads: int | None, jobs: i
         from impasto.batch.ray_backend import RayBackend
 
         return RayBackend(address=address, workers=workers, threads=threads, jobs=jobs, max_retries=max_retries,
-                          gpus_per_worker=gpus_per_worker, ship_inputs=ship_inputs)
+                          gpus_per_worker=gpus_per_worker)
     raise ImpastoError(f"unknown backend {name!r} (local or ray)")
 
 

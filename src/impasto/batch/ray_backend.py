@@ -117,14 +117,13 @@ class RayBackend:
     name = "ray"
 
     def __init__(self, *, address: str | None, workers: int | None, threads: int | None, jobs: int,
-                 max_retries: int, gpus_per_worker: float | None = None, ship_inputs: bool = True) -> None:
+                 max_retries: int, gpus_per_worker: float | None = None) -> None:
         self.address = address
         self._workers = workers
         self._threads = threads
         self.jobs = jobs
         self.max_retries = max_retries
         self._gpus = gpus_per_worker
-        self.ship_inputs = ship_inputs
         self._ray: Any = None
         self._owns_ray = False
         self._actors: list[Any] = []
@@ -191,7 +190,7 @@ class RayBackend:
         out = {}
         for path, sha in job.inputs.items():
             ref = self._refs.get(sha)
-            if ref is None and self.ship_inputs:
+            if ref is None:  # once per file, however many jobs use it
                 ref = self._refs[sha] = self._ray.put(Path(path).read_bytes())
             out[path] = (sha, ref)
         return out
