@@ -304,8 +304,8 @@ def make_backend(name: str, *, workers: int | None, threads: int | None, jobs: i
                  address: str | None = None, gpus_per_worker: float | None = None) -> Backend:
     """The backend called *name* (``local`` or ``ray``), sized for *jobs* jobs."""
     if name == "local":
-        if address is not None:
-            raise ImpastoError("--address is for --backend ray")
+        if address is not None or gpus_per_worker is not None:
+            raise ImpastoError(f"{'--address' if address is not None else '--gpus-per-worker'} is for --backend ray")
         w, t = split_threads(workers, threads, cpu_count(), jobs)
         return LocalBackend(w, t, max_retries=max_retries)
     if name == "ray":

@@ -34,7 +34,7 @@ from impasto.batch.jobs import (
     read_manifest,
     resolve_jobs,
 )
-from impasto.cli.argtypes import Parser, int_at_least
+from impasto.cli.argtypes import Parser, int_at_least, nonneg_float
 from impasto.cli.flags import add_config_flags
 from impasto.cli.run import _checkpoint_every
 from impasto.config import Config
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", metavar="ADDR",
                      help="ray: 'auto' joins the cluster of 'ray start', ray://HOST:PORT a remote one "
                      "(default: a private local Ray)")
-    run.add_argument("--gpus-per-worker", type=float, metavar="F",
+    run.add_argument("--gpus-per-worker", type=nonneg_float, metavar="F",
                      help="ray: GPUs per actor (default: 1 when the cluster has GPUs, else 0)")
     run.add_argument("--max-retries", type=int_at_least(0), default=2, metavar="N",
                      help="re-runs of a job whose worker died (it resumes from its checkpoint; default: 2)")
