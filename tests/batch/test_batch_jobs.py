@@ -131,6 +131,7 @@ def test_cli_refuses_bad_command_lines_in_one_line(grid: tuple[Path, Path], tmp_
     for extra, message in (
         (["--manifest", "x.csv"], "give --manifest or --contents/--styles, not both"),
         (["--workers", "64", "--threads", "1"], "would oversubscribe"),
+        (["--gpus-per-worker", "1"], "--gpus-per-worker is for --backend ray"),
     ):
         assert impasto_main([*base, *extra]) == 2
         err = capsys.readouterr().err.strip()
