@@ -1,9 +1,9 @@
 """Batch throughput: jobs per minute at 128 px for 1 and 2 single-threaded workers, local pool vs Ray.
 
-    python -m impasto.batch.bench [--steps 100] [--size 128] [--out docs/perf/batch.json]
+    python -m impasto.batch.bench [--steps 100] [--size 128] [--out docs/perf/batch_128.json]
 
 Runs the same batch -- 3 photos × 3 paintings of the shared images (``$IMPASTO_IMAGES``, default
-``../shared/images`` next to the repository) with the bundled VGG19 -- on each backend and worker count,
+``../shared/images`` from the current folder) with the bundled VGG19 -- on each backend and worker count,
 each time into a fresh folder, through the same coordinator as ``impasto batch``. For each run it records
 the wall time from the first call to the last written file (worker start-up included: torch import, VGG
 load, for Ray also starting Ray), jobs per minute, the mean optimisation seconds per job, and the overhead
@@ -27,17 +27,10 @@ from typing import Any
 import torch
 
 from impasto import __version__
+from impasto.bench.perf import default_images_dir  # the one IMPASTO_IMAGES setting
 
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png")
 PAINTINGS = ("starry_night.jpg", "the_wave.jpg", "composition_vii.jpg")
-
-
-def images_dir() -> Path:
-    """``$IMPASTO_IMAGES``, else ``../shared/images`` beside the repository holding this package."""
-    env = os.environ.get("IMPASTO_IMAGES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3].parent / "shared" / "images"
 
 
 def run_once(backend_name: str, workers: int, contents: list[str], styles: list[str], flags: list[str],
@@ -92,13 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", default="1,2", help="worker counts to measure (default: 1,2)")
     p.add_argument("--backends", default="local,ray", help="backends to measure (default: local,ray)")
     p.add_argument("--weights", help="VGG weights file (default: the bundled VGG19)")
-    p.add_argument("--out", default="docs/perf/batch.json", help="JSON to write (default: docs/perf/batch.json)")
+    p.add_argument("--out", default="docs/perf/batch_128.json", help="JSON to write (default: %(default)s)")
     p.add_argument("--table", metavar="JSON", help="print the markdown table of an earlier run's JSON and exit")
     args = p.parse_args(argv)
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
         return 0
-    root = images_dir()
+    root = default_images_dir()
     contents = [str(root / n) for n in PHOTOS]
     styles = [str(root / n) for n in PAINTINGS]
     missing = [x for x in contents + styles if not os.path.isfile(x)]
