@@ -298,6 +298,8 @@ def test_presets_and_page_are_served(client: TestClient) -> None:
     p = client.get("/api/presets").json()
     assert p["default"] == Config().to_dict()
     assert "gatys" in [x["name"] for x in p["presets"]]
+    schema_of_config = client.get("/api/config/schema").json()
+    assert set(schema_of_config["properties"]) == set(Config().to_dict())
     page = client.get("/")
     assert page.status_code == 200 and "impasto studio" in page.text
     # Everything the page loads is served locally: no CDN.
