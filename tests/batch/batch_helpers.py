@@ -21,7 +21,7 @@ from impasto.batch.cli import main
 from impasto.batch.jobs import STATE_DIR
 from impasto.io import save_image
 from impasto.vgg import VGG_BLOCKS
-from impasto.vgg.weights import _sequential_indices
+from impasto.vgg.weights import torchvision_indices
 
 TINY = ["--size", "32", "--start-size", "none", "--steps", "12", "--checkpoint-every", "5"]
 """Shared flags of every test batch: 32 px, one scale, 12 steps."""
@@ -33,7 +33,7 @@ def tiny_vgg_file(path: Path, seed: int = 0) -> Path:
     g = torch.Generator().manual_seed(seed)
     sd: dict[str, torch.Tensor] = {}
     prev = 3
-    idx = iter(_sequential_indices("vgg19"))
+    idx = iter(torchvision_indices("vgg19"))
     for n, c in zip(VGG_BLOCKS["vgg19"], (4, 5, 6, 7, 7), strict=True):
         for _ in range(n):
             i = next(idx)

@@ -73,7 +73,7 @@ def test_front_end_flags_are_recorded_in_the_metadata(small_images: tuple[Path, 
 
     sd = {}
     tiny = tiny_weights()
-    for i, (w, b) in zip(W._sequential_indices("vgg19"), tiny.convs, strict=True):
+    for i, (w, b) in zip(W.torchvision_indices("vgg19"), tiny.convs, strict=True):
         sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w, b
     import torch
 
