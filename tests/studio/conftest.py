@@ -16,15 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from safetensors.torch import save_file
 
 import impasto
 from impasto.io import save_image
-from impasto.vgg import VGG_BLOCKS
+from impasto_test_support import save_tiny_weights
 
 
 def _root_conftest() -> Any:
-    """tests/conftest.py under a name of its own (both conftests would be "conftest" otherwise)."""
+    """tests/conftest.py under a name of its own, for its test pictures (``_pattern``)."""
     import importlib.util
 
     path = Path(__file__).resolve().parent.parent / "conftest.py"
@@ -35,26 +34,14 @@ def _root_conftest() -> Any:
     return mod
 
 
-_ROOT = _root_conftest()
-tiny_vgg = _ROOT.tiny_vgg
-_pattern = _ROOT._pattern
+_pattern = _root_conftest()._pattern
 
 FINISHED = ("done", "failed", "cancelled")
 
 
 def write_tiny_weights(path: Path) -> Path:
     """The tiny random VGG19 as a torchvision-layout .safetensors file: what ``--weights`` accepts."""
-    tensors = {}
-    # torchvision's features.N numbering: conv, relu per layer, one pool per block.
-    indices, n = [], 0
-    for block in VGG_BLOCKS["vgg19"]:
-        indices += [n + 2 * k for k in range(block)]
-        n += 2 * block + 1
-    for i, (w, b) in zip(indices, tiny_vgg().convs, strict=True):
-        tensors[f"features.{i}.weight"] = w.contiguous()
-        tensors[f"features.{i}.bias"] = b.contiguous()
-    save_file(tensors, str(path), metadata={"preprocess": "caffe"})
-    return path
+    return save_tiny_weights(path)
 
 
 @pytest.fixture(scope="session")

@@ -298,6 +298,8 @@ def test_presets_and_page_are_served(client: TestClient) -> None:
     p = client.get("/api/presets").json()
     assert p["default"] == Config().to_dict()
     assert "gatys" in [x["name"] for x in p["presets"]]
+    schema_of_config = client.get("/api/config/schema").json()
+    assert set(schema_of_config["properties"]) == set(Config().to_dict())
     page = client.get("/")
     assert page.status_code == 200 and "impasto studio" in page.text
     # Everything the page loads is served locally: no CDN.
@@ -332,7 +334,7 @@ def test_stopping_the_server_suspends_a_running_job_and_the_next_start_resumes_i
 ) -> None:
     data = tmp_path / "data"
     with make_client(data, tiny_weights_file, pool={"prestart": False}) as client:
-        job = submit(client, studio_images, {"size": 64, "start_size": 32, "steps": 60}).json()
+        job = submit(client, studio_images, {"size": 64, "start_size": None, "steps": 5000}).json()
         wait_for(client, job["id"], ("running",), min_step=10)
     # Leaving the block shut the app down: the job saved a checkpoint and went back to the queue.
     db = JobDB(data / "studio.sqlite3")
@@ -341,7 +343,13 @@ def test_stopping_the_server_suspends_a_running_job_and_the_next_start_resumes_i
     assert stopped is not None and stopped.state == "queued" and stopped.step >= 10
     assert (data / "jobs" / job["id"] / "checkpoint.pt").is_file()
     with make_client(data, tiny_weights_file, pool={"prestart": False}) as client:
-        done = wait_for(client, job["id"])
-        assert done["state"] == "done" and done["step"] == done["total_steps"]
-        assert done["resumes"] == [{"from_step": stopped.step, "reached": stopped.step, "lost": 0}]
-        assert not (data / "jobs" / job["id"] / "checkpoint.pt").exists()
+        # It continues from the step it stopped at, losing none (then it is cancelled: 5000 steps is long).
+        going = wait_for(client, job["id"], ("running",), min_step=stopped.step + 1)
+        assert going["resumes"] == [{"from_step": stopped.step, "reached": stopped.step, "lost": 0}]
+        events = client.app.state.manager.log(job["id"]).since(0)  # type: ignore[attr-defined]
+        started = [d for _, kind, d in events if kind == "started"]
+        assert [d["resumed_from"] for d in started] == [stopped.step]
+        steps = [d["step"] for _, kind, d in events if kind == "progress"]
+        assert steps[0] == stopped.step + 1 and steps == list(range(stopped.step + 1, stopped.step + 1 + len(steps)))
+        client.post(f"/api/jobs/{job['id']}/cancel")
+        assert wait_for(client, job["id"])["state"] == "cancelled"

@@ -45,3 +45,14 @@ def test_submit_reports_problems_in_one_line(live_server: ServerProcess, studio_
     assert main(["submit", str(studio_images[0]), str(studio_images[1]), "--server", "http://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("impasto: error: cannot reach the studio at http://127.0.0.1:9") and "\n" not in err
+
+
+def test_a_second_server_on_the_same_port_or_data_folder_gets_one_line(
+    live_server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--port", str(live_server.port), "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"impasto: error: cannot listen on 127.0.0.1:{live_server.port}") and "\n" not in err
+    assert main(["serve", "--port", "0", "--data", str(live_server.data)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"impasto: error: another impasto serve is using {live_server.data}; stop it or use another --data"

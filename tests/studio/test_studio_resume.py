@@ -19,7 +19,7 @@ from impasto.io import load_image, read_metadata
 from .conftest import ServerProcess, job_files, wait_for
 
 EVERY = 5
-CONFIG = {"size": 64, "start_size": 32, "steps": 60}
+CONFIG = {"size": 64, "start_size": 32, "steps": 80}
 
 
 def _children(pid: int) -> list[int]:
@@ -53,7 +53,7 @@ def test_kill_9_mid_job_then_restart_resumes_from_the_checkpoint(
     try:
         job = server.client.post("/api/jobs", files=files, data={"config": json.dumps(CONFIG)}).json()
         total = job["total_steps"]
-        seen = wait_for(server.client, job["id"], ("running",), min_step=total // 3, timeout=60)["step"]
+        seen = wait_for(server.client, job["id"], ("running",), min_step=total // 4, timeout=60)["step"]
         workers = _children(server.proc.pid)  # the job's process
         assert len(workers) == 1
         server.kill9()

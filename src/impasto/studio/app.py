@@ -283,6 +283,11 @@ def create_app(settings: StudioSettings) -> FastAPI:
                         "config": preset_config(name, allow_vgg19=True).to_dict()})
         return {"default": Config().to_dict(), "presets": out, "limits": limits.__dict__}
 
+    @app.get("/api/config/schema")
+    def config_schema() -> dict[str, Any]:
+        """JSON schema of the ``config`` field of ``POST /api/jobs`` (every Config field, its type and help)."""
+        return Config.json_schema()
+
     @app.post("/api/inspect")
     async def inspect(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """The settings an impasto output carries (the page's "drop an output to reuse its settings")."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +90,10 @@ def main(argv: Sequence[str]) -> int:
         limits=Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_size=args.max_size),
     )
     app = create_app(settings)
+    # The data folder and the port are taken before anything is printed, so a second server fails
+    # with one line instead of a log of tracebacks.
+    app.state.manager.lock()
+    sock = _bind(args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else shown}:{args.port}/"
     # With a token, the URL that opens the page carries it (once; the page then keeps it in a cookie).
@@ -97,8 +102,21 @@ def main(argv: Sequence[str]) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else EXIT_USAGE
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ImpastoError(f"cannot listen on {host}:{port}: {e.strerror or e} (another server? try --port)") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

@@ -105,7 +105,10 @@ class JobManager:
         self._readers: list[threading.Thread] = []
 
     # -- life cycle -----------------------------------------------------------------------------
-    def start(self) -> None:
+    def lock(self) -> None:
+        """Take the data folder (a second server on it would run the same jobs twice); idempotent."""
+        if self._lock_fh is not None:
+            return
         fh = open(self.data.lock_path, "a+")  # noqa: SIM115 - held for the server's lifetime
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,6 +117,9 @@ class JobManager:
             raise ImpastoError(
                 f"another impasto serve is using {self.data.root}; stop it or use another --data") from None
         self._lock_fh = fh
+
+    def start(self) -> None:
+        self.lock()
         for job in self.db.requeue_interrupted():
             self.log(job.id).add("state", {"state": "queued", "note": "server restarted; resuming"})
         self._thread = threading.Thread(target=self._dispatch, name="impasto-dispatch", daemon=True)
