@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from impasto.checkpoint import file_sha256
 from impasto.config import Config
 from impasto.errors import ImpastoError
 
@@ -121,14 +122,7 @@ class FileHasher:
         real = os.path.realpath(path)
         hit = self._cache.get(real)
         if hit is None:
-            h = hashlib.sha256()
-            try:
-                with open(real, "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-            except OSError as e:
-                raise ImpastoError(f"cannot read {path}: {e.strerror or e}") from None
-            hit = self._cache[real] = h.hexdigest()
+            hit = self._cache[real] = file_sha256(real)
         return hit
 
 
