@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_SEEDS
 from impasto.cli import main
 from impasto.presets import PRESETS, Stated, preset_config
+from impasto_test_support import SHARED_SEEDS
 
 SOURCED = [name for name, p in PRESETS.items() if p.seed]
 
@@ -118,7 +118,7 @@ def test_readings_shown_by_show_config(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_seeds_folder_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import conftest
+    import impasto_test_support as conftest
 
     monkeypatch.setenv("IMPASTO_SEEDS", str(tmp_path))
     assert conftest.shared_path("IMPASTO_SEEDS", "../shared/seeds") == tmp_path

@@ -12,7 +12,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import spy_objective
 from impasto import losses
 from impasto.cli import main
 from impasto.config import Config
@@ -30,6 +29,7 @@ from impasto.presets import (
 from impasto.vgg import weights as W
 from impasto.vgg.features import canonical_layer
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, load_weights
+from impasto_test_support import spy_objective
 
 FIVE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -193,7 +193,7 @@ def _fake_vgg16(path: Path) -> Path:
     g = torch.Generator().manual_seed(0)
     sd: dict[str, torch.Tensor] = {}
     prev = 3
-    idx = W._sequential_indices("vgg16")
+    idx = W.torchvision_indices("vgg16")
     k = 0
     for n, c in zip(VGG_BLOCKS["vgg16"], (4, 5, 6, 7, 7)):
         for _ in range(n):

@@ -131,7 +131,7 @@ def test_cache_setting_with_unknown_user_is_one_line(monkeypatch: pytest.MonkeyP
 
 # -- the weight cache is verified by its recorded digest --------------------------------------------------
 def _fake_convs(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    from conftest import tiny_vgg
+    from impasto_test_support import tiny_vgg
 
     return list(tiny_vgg("vgg19", seed=seed).convs)
 
@@ -158,7 +158,7 @@ def test_nan_in_a_user_weights_file_is_named(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     sd: dict[str, torch.Tensor] = {}
-    for i, (w, b) in zip(W._sequential_indices("vgg19"), _fake_convs(), strict=True):
+    for i, (w, b) in zip(W.torchvision_indices("vgg19"), _fake_convs(), strict=True):
         sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w.clone(), b.clone()
     sd["features.0.weight"].view(-1)[0] = float("nan")
     save_file(sd, str(tmp_path / "w.safetensors"))

@@ -14,7 +14,6 @@ import pytest
 import torch
 from PIL import Image, ImageCms
 
-from conftest import as_unprivileged
 from impasto.errors import ImpastoError
 from impasto.io import images as imageio
 from impasto.io.images import (
@@ -30,6 +29,7 @@ from impasto.io.images import (
     scaled_size,
     to_pil,
 )
+from impasto_test_support import as_unprivileged
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

