@@ -5,7 +5,7 @@ orientations, multi-frame), every numeric flag with 0, negatives, nan, inf, over
 configurations (wrong types, unknown keys, non-UTF-8, deep nesting). Every case must end with exit 0 or
 exit 2 and one line on stderr (bad cases: exit 2), never a traceback, and no file that existed before
 may change. Runs use the tiny VGG from a weights file, 24 px and one step, so the default corpus takes
-seconds; ``IMPASTO_FUZZ_SCALE=N`` multiplies the number of offsets/values tried (``IMPASTO_FUZZ_SCALE=10``
+seconds; ``IMPASTO_FUZZ_SCALE=N`` multiplies the truncation offsets and random corruptions (``IMPASTO_FUZZ_SCALE=10``
 for a long run).
 
 The list of tracebacks (where, the last line, argv) is written to ``$IMPASTO_FUZZ_REPORT`` when set.
