@@ -12,7 +12,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import spy_objective
 from impasto import losses
 from impasto.cli import main
 from impasto.config import Config
@@ -30,6 +29,7 @@ from impasto.presets import (
 from impasto.vgg import weights as W
 from impasto.vgg.features import canonical_layer
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, load_weights
+from impasto_test_support import spy_objective
 
 FIVE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -47,8 +47,8 @@ SOURCE: dict[str, dict[str, object]] = {
         content_layers=("conv_4",), style_layers=("conv_1", "conv_2", "conv_3", "conv_4", "conv_5"),
         style_layer_weights=None, pooling="max", gram_norm="abcd", content_loss="mse", style_loss="mse",
         content_weight=1.0, style_weight=1000.0**2, tv_weight=0.0, optimizer="lbfgs", lr=1.0,
-        lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=False, init="noise", noise="gaussian",
-        noise_scale=1.0, noise_mean=0.0, pixel_scale=1.0, clamp=True, clamp_before_eval=True, size=256,
+        lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=False, init="content",
+        pixel_scale=1.0, clamp=False, clamp_before_eval=False, size=256,
         start_size=None, steps=31,
     ),
     "tf-tutorial": dict(
@@ -64,6 +64,7 @@ SOURCE: dict[str, dict[str, object]] = {
         style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
         style_layer_weights=(0.2,) * 5, content_loss="sse", gram_norm="none", style_loss="keras",
         content_weight=1e-2, style_weight=1.0, init="preprocessed-ones", tv_weight=0.0, start_size=None,
+        optimizer="adam", adam_betas=(0.9, 0.999), adam_eps=1e-7, pixel_scale=255.0, clamp=False,
     ),
     "gatys": dict(
         content_layers=("relu4_2",), style_layers=FIVE, style_layer_weights=(0.2,) * 5, pooling="avg",
@@ -192,7 +193,7 @@ def _fake_vgg16(path: Path) -> Path:
     g = torch.Generator().manual_seed(0)
     sd: dict[str, torch.Tensor] = {}
     prev = 3
-    idx = W._sequential_indices("vgg16")
+    idx = W.torchvision_indices("vgg16")
     k = 0
     for n, c in zip(VGG_BLOCKS["vgg16"], (4, 5, 6, 7, 7)):
         for _ in range(n):

@@ -83,7 +83,7 @@ def save_checkpoint(
         "content": os.path.abspath(files[0]),
         "styles": [os.path.abspath(s) for s in files[1:]],
         "sha256": [known[f] for f in files],
-        "state": st.state_dict(),
+        "state": st.state_dict(copy=False),
         "extra": dict(extra or {}),
     }
     buf = io.BytesIO()

@@ -124,6 +124,9 @@ class Config:
                      flag="--no-clamp")
     clamp_before_eval: bool = _f(False, "optimiser", "also clip pixels at the start of every loss evaluation, "
                                  "inside the optimiser's closure")
+    clamp_in_loss: bool = _f(False, "optimiser", "the loss sees the pixels clipped to range while the gradient "
+                             "passes straight through and the pixels themselves are not clipped (the PyTorch "
+                             "tutorial's clamped clone)")
 
     # -- start ---------------------------------------------------------------------------------
     init: str = _f("content", "start", "start image: content, noise, white, blend, preprocessed-ones, palette (the "
@@ -191,7 +194,8 @@ class Config:
         if unknown:
             raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
         changes = {k: _coerce(k, v) for k, v in changes.items()}
-        if "lbfgs_max_step" not in changes and (changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1):
+        needs_off = changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1
+        if "lbfgs_max_step" not in changes and needs_off:
             # The trust region applies only to single-iteration L-BFGS without a line search: asking for
             # either without naming a step limit turns it off rather than refusing the default.
             changes["lbfgs_max_step"] = None
@@ -319,13 +323,14 @@ class Config:
         _whole("tol_window", self.tol_window, 1, MAX_STEPS)
         if self.scale_steps is not None:
             if not self.scale_steps or len(self.scale_steps) > MAX_SCALES:
-                raise ImpastoError(f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
+                raise ImpastoError(
+                    f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
             for s in self.scale_steps:
                 _whole("scale_steps", s, 0, MAX_STEPS)
         if self.regions and not self.mask:
-            raise ImpastoError("regions need a mask image (mask, --mask FILE)")
+            raise ImpastoError("regions need a mask image (the mask field)")
         if self.mask and not self.regions:
-            raise ImpastoError("a mask needs at least one region, e.g. --region red=1 --region blue=content")
+            raise ImpastoError("a mask needs at least one region, e.g. red=1 and blue=content")
         seen: set[tuple[int, int, int]] = set()
         parsed = [parse_region(spec) for spec in self.regions]
         for spec, (color, _) in zip(self.regions, parsed):

@@ -47,7 +47,6 @@ from impasto.optim import (
 from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
-
 STATE_FORMAT = "impasto-state/1"
 
 
@@ -80,14 +79,15 @@ class Progress:
     """Divergence restarts so far (see ``Config.restart_factor``)."""
 
 
-def _tree(obj: Any, device: torch.device | None) -> Any:
-    """A copy of nested dicts/lists/tuples with every tensor cloned to ``device`` (None: the CPU)."""
+def _tree(obj: Any, device: torch.device | None, copy: bool = True) -> Any:
+    """Nested dicts/lists/tuples with every tensor moved to ``device`` (None: the CPU), cloned unless
+    ``copy`` is False and it is already there."""
     if isinstance(obj, Tensor):
-        return obj.detach().to(device or "cpu", copy=True)
+        return obj.detach().to(device or "cpu", copy=copy)
     if isinstance(obj, dict):
-        return {k: _tree(v, device) for k, v in obj.items()}
+        return {k: _tree(v, device, copy) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return type(obj)(_tree(v, device) for v in obj)
+        return type(obj)(_tree(v, device, copy) for v in obj)
     return obj
 
 
@@ -205,17 +205,25 @@ class StyleTransfer:
         return finish(x[0].clamp(0.0, 1.0).float().cpu(), self.config, self.inputs)
 
     # -- state -----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """The complete run state (CPU copies), valid while ``run()`` is suspended at a yield or done."""
+    def state_dict(self, *, copy: bool = True) -> dict[str, Any]:
+        """The complete run state, valid while ``run()`` is suspended at a yield or done.
+
+        ``copy=False`` skips cloning tensors that are already on the CPU: for serialising at once (a
+        checkpoint), where a copy of the L-BFGS history (450 MiB at 512 px) would only double the memory.
+        """
         pos = self._pos
+
+        def tree(obj: Any) -> Any:
+            return _tree(obj, None, copy)
+
         return {
             "format": STATE_FORMAT,
             "version": __version__,
             "digest": self._digest,
             "position": {"scale": pos.scale, "done": pos.done, "step": pos.step, "stopped": pos.stopped},
-            "pixels": None if self.pixels is None else _tree(self.pixels, None),
-            "optimizer": None if self._opt is None else _tree(self._opt.state_dict(), None),
-            "hooks": _tree(self.hooks.state_dict(), None),
+            "pixels": None if self.pixels is None else tree(self.pixels),
+            "optimizer": None if self._opt is None else tree(self._opt.state_dict()),
+            "hooks": tree(self.hooks.state_dict()),
             "elapsed": self._elapsed,
             "last": list(self._last),
             "terms": dict(self._terms),
@@ -229,7 +237,8 @@ class StyleTransfer:
             raise ImpastoError(f"not an impasto run state (format {state.get('format')!r}, expected {STATE_FORMAT})")
         if state.get("version") != __version__:
             raise ImpastoError(
-                f"this run state was saved by impasto {state.get('version')}, this is {__version__}: start the run again"
+                f"this run state was saved by impasto {state.get('version')}, this is {__version__}: "
+                "start the run again"
             )
         if state.get("digest") != self._digest:
             raise ImpastoError("this run state belongs to other input images or another configuration")

@@ -73,7 +73,7 @@ def test_front_end_flags_are_recorded_in_the_metadata(small_images: tuple[Path, 
 
     sd = {}
     tiny = tiny_weights()
-    for i, (w, b) in zip(W._sequential_indices("vgg19"), tiny.convs, strict=True):
+    for i, (w, b) in zip(W.torchvision_indices("vgg19"), tiny.convs, strict=True):
         sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w, b
     import torch
 
@@ -90,3 +90,13 @@ def test_front_end_flags_are_recorded_in_the_metadata(small_images: tuple[Path, 
                                 "checkpoint_every": 0}
     assert meta["config"]["weights"] == str(wfile) and meta["steps"] == 3
     assert (tmp_path / "o_steps" / "step_2.png").is_file()
+
+
+def test_a_saved_preset_configuration_keeps_its_preset_name(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--preset", "gatys", "--show-config"]) == 0
+    saved = tmp_path / "g.json"
+    saved.write_text(capsys.readouterr().out)
+    assert cli.main(["--config", str(saved), "--show-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["preset"] == "gatys" and cfg["notes"]

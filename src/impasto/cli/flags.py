@@ -27,9 +27,11 @@ _SECTION_TITLES = {
 _BOUNDS: dict[str, Callable[[str], Any]] = {
     "size": int_at_least(16), "start_size": int_at_least(16), "steps": int_at_least(0),
     "seed": int_at_least(0), "lbfgs_history": int_at_least(1), "lbfgs_max_iter": int_at_least(1),
-    "tol_window": int_at_least(1), "lr": float_in(0.0, 1e6, lo_open=True), "pixel_scale": float_in(0.0, 1e6, lo_open=True),
+    "tol_window": int_at_least(1), "lr": float_in(0.0, 1e6, lo_open=True),
+    "pixel_scale": float_in(0.0, 1e6, lo_open=True),
     "scale_factor": float_in(1.01, 16.0), "style_scale": float_in(0.05, 8.0), "alpha": float_in(0.0, 1.0),
-    "noise_ratio": float_in(0.0, 1.0), "noise_mean": float_in(0.0, 1.0), "ema": float_in(0.0, 1.0, lo_open=True, hi_open=True),
+    "noise_ratio": float_in(0.0, 1.0), "noise_mean": float_in(0.0, 1.0),
+    "ema": float_in(0.0, 1.0, lo_open=True, hi_open=True),
     "tol": float_in(0.0, lo_open=True), "restart_factor": float_in(1.0, lo_open=True),
 }
 _LIMITS = {"size": MAX_SIZE, "start_size": MAX_SIZE, "steps": MAX_STEPS, "seed": 2**63 - 1}

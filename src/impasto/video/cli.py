@@ -1,0 +1,219 @@
+"""``impasto video IN STYLE... -o OUT``: stylise a clip with temporal consistency (Ruder et al. 2016).
+
+IN is a video file (.mp4 .mov .webm .mkv .avi .m4v .gif) or a folder / glob / printf pattern of
+frames; OUT is a video file (same frame rate, the input's audio copied) or a folder of numbered PNGs.
+Every style flag of ``impasto CONTENT STYLE`` applies (presets, weights, colour preservation, several
+styles). Finished frames are written one by one (into OUT itself for a folder, into ``OUT.frames/`` for
+a video, removed once the video is written unless ``--keep-frames``), so re-running the same command
+after an interruption resumes at the first missing frame, and the in-progress frame from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from impasto.cli.argtypes import float_in, int_at_least
+from impasto.errors import ImpastoError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+AUTO_CHECKPOINT_SECONDS = 60.0
+"""``--checkpoint-every auto``: the frame in progress is checkpointed once a minute."""
+_UNUSED_FLAGS = ("save_every", "save_dir", "print_every", "progress_gif")
+
+
+def _frames_list(s: str) -> tuple[int, ...]:
+    parse = int_at_least(1)
+    items = tuple(parse(x.strip()) for x in s.split(",") if x.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected frame offsets such as 1 or 1,2,4")
+    return items
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from impasto.cli.run import build_parser as still_parser
+
+    p = still_parser()
+    p.prog = "impasto video"
+    p.description = ("Stylise a video (or a folder of frames) with temporal consistency: each frame starts "
+                     "from the previous result warped by optical flow and is kept close to it where the flow "
+                     "is reliable (Ruder, Dosovitskiy and Brox 2016).")
+    p.epilog = ("IN: a video file or a folder/pattern of frames (frames/, 'frames/*.png', frames/f_%%04d.png). "
+                "OUT: a video file (.mp4 .webm .mov .mkv .gif) or a folder for PNG frames. Re-run the same "
+                "command to resume an interrupted run.")
+    for action in p._actions:
+        if action.dest == "content":
+            action.help = "input video file or frames folder/pattern"
+            action.metavar = "IN"
+        elif action.dest == "output":
+            action.help = "output video (.mp4 .webm .mov .mkv .gif) or folder of frames"
+    g = p.add_argument_group("video")
+    g.add_argument("--temporal-weight", type=float_in(0.0), default=1e3,
+                   help="weight of the temporal loss, in the paper's units: mean squared 0-255 pixel difference "
+                        "to the warped previous result over reliable pixels, next to content 5 / style 100 "
+                        "(default: 1000, the paper's; 0 turns it off)")
+    g.add_argument("--temporal-frames", type=_frames_list, default=(1,),
+                   help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
+                        "long-term consistency (default: 1)")
+    g.add_argument("--frame-steps", type=int_at_least(0), default=None,
+                   help="steps for each frame after the first, at the output size (default: --steps)")
+    g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
+                   help="start every frame from the content frame instead of the warped previous result")
+    g.add_argument("--independent", action="store_true",
+                   help="stylise every frame on its own (no warm start, no temporal loss): the flickering baseline")
+    g.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="optical flow method (default: dis)")
+    g.add_argument("--fps", type=float_in(0.0, lo_open=True), default=None,
+                   help="frame rate of a frames input (default 25), or to override a video's")
+    g.add_argument("--max-frames", type=int_at_least(1), default=None, help="stylise only the first N frames")
+    g.add_argument("--keep-frames", action="store_true", help="video output: keep the OUT.frames/ folder")
+    g.add_argument("--restart", action="store_true",
+                   help="discard frames left by an earlier run with other settings instead of refusing")
+    return p
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
+
+
+def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
+    from impasto.video.io import VIDEO_SUFFIXES
+
+    p = Path(out).expanduser()
+    for inp in inputs:
+        if os.path.exists(inp) and os.path.exists(p) and os.path.samefile(p, inp):
+            raise ImpastoError(f"output {p} is the same as input {inp}; refusing to overwrite an input")
+    if p.suffix.lower() in VIDEO_SUFFIXES:
+        if p.is_dir():
+            raise ImpastoError(f"output {p} is a folder; give a video file name such as {p / 'out.mp4'}")
+        kind = "video"
+    elif p.suffix == "" or p.is_dir():
+        if p.exists() and not p.is_dir():
+            raise ImpastoError(f"output {p} exists and is not a folder")
+        kind = "frames"
+    else:
+        raise ImpastoError(f"output {p} must be a video ({', '.join(VIDEO_SUFFIXES)}) or a folder for frames")
+    resolved = Path(os.path.realpath(p))
+    if not resolved.parent.is_dir():
+        raise ImpastoError(f"output folder {resolved.parent} does not exist; create it first")
+    if not os.access(resolved.parent, os.W_OK | os.X_OK):
+        raise ImpastoError(f"output folder {resolved.parent} is not writable")
+    return resolved, kind
+
+
+def run(argv: Sequence[str]) -> int:
+    from impasto import presets
+    from impasto.cli.flags import changes_from_args
+    from impasto.cli.run import StopSignals, _load_config_file, expand_styles, resolve_region_styles
+    from impasto.config import Config
+
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    for name in _UNUSED_FLAGS:
+        if getattr(args, name, None):
+            parser.error(f"--{name.replace('_', '-')} does not apply to video")
+    base = None
+    if args.preset is not None:
+        if args.config:
+            raise ImpastoError("give --config or --preset, not both")
+        base = presets.preset_config(args.preset, allow_vgg19=True)
+    if args.config:
+        base = Config.from_dict(_load_config_file(args.config))
+    cfg = (base if base is not None else Config()).replace(**changes_from_args(args))
+    if args.show_config:
+        print(cfg.to_json())
+        return 0
+    if not args.content or not args.styles or not args.output:
+        parser.error("the following arguments are required: IN, STYLE, -o/--output")
+    if args.preset is not None:
+        presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
+        cfg = presets.mark_vgg19_substitute(cfg)
+    cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
+    out, kind = _output_kind(args.output, [args.content, *styles])
+
+    from impasto.checkpoint import file_sha256
+    from impasto.io import load_image
+    from impasto.video.io import FrameStore, read_clip, write_video
+    from impasto.video.stylize import VideoOptions, VideoStylizer
+
+    options = VideoOptions(
+        temporal_weight=0.0 if args.independent else args.temporal_weight,
+        temporal_frames=args.temporal_frames,
+        warm_start=args.warm_start and not args.independent,
+        frame_steps=args.frame_steps,
+        flow=args.flow,
+        # --checkpoint-every N: every N steps; auto (the default): once a minute; 0: never.
+        checkpoint_every=args.checkpoint_every or 0,
+        checkpoint_seconds=AUTO_CHECKPOINT_SECONDS if args.checkpoint_every is None else None,
+    )
+    options.validate()
+    style_imgs = [load_image(s) for s in styles]
+    clip = read_clip(args.content, cfg.size, fps=args.fps, max_frames=args.max_frames)
+    folder = out if kind == "frames" else out.with_name(out.name + ".frames")
+    store = FrameStore(folder, len(clip.frames))
+    manifest = {"input": clip.identity, "styles": [file_sha256(s) for s in styles], "fps": clip.fps}
+    job = VideoStylizer(clip, style_imgs, cfg, store, options, manifest=manifest, restart=args.restart)
+
+    n = len(clip.frames)
+    h, w = (int(x) for x in clip.frames[0].shape[1:])
+    err = sys.stderr
+    tty = err.isatty() and not args.quiet
+    if not args.quiet:
+        print(f"{args.content}: {n} frames, {w}x{h}, {clip.fps:g} fps{', with audio' if clip.has_audio else ''}; "
+              f"{options.mode} (temporal weight {options.temporal_weight:g}, frames "
+              f"{','.join(map(str, options.temporal_frames))})", file=err)
+    t0 = time.perf_counter()
+    # Ctrl-C, SIGTERM and SIGHUP only set a flag; the loop stops at the next event, where the engine is
+    # suspended at a yield and its state is whole, checkpoints the frame in progress and exits 130.
+    with StopSignals() as stop:
+        for ev in job.run():
+            if stop.received is not None:
+                saved = job.checkpoint()
+                if tty:
+                    err.write("\n")
+                print(f"impasto: {stop.name}: stopped; finished frames are in {folder}"
+                      f"{' and the frame in progress is checkpointed' if saved else ''}: run the same command "
+                      "to resume", file=err)
+                return EXIT_INTERRUPTED
+            if args.quiet:
+                continue
+            if ev.kind == "start" and ev.frame > 0:
+                print(f"resuming: frames 1-{ev.frame} are already in {folder}", file=err)
+            elif ev.kind == "step" and tty and ev.progress is not None:
+                p = ev.progress
+                err.write(f"\rframe {ev.frame + 1}/{n} step {p.step}/{p.total_steps} loss {p.loss:.4g} "
+                          f"ETA {_fmt_time(ev.eta)}   ")
+                err.flush()
+            elif ev.kind == "frame":
+                terms = ev.terms or {}
+                temporal = terms.get("extra/temporal")
+                extra = f" temporal {temporal:.4g}" if temporal is not None else ""
+                resumed = f" (resumed at step {ev.resumed_step})" if ev.resumed_step else ""
+                print(f"{chr(13) if tty else ''}frame {ev.frame + 1}/{n} done in {ev.frame_seconds or 0:.1f}s, "
+                      f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {_fmt_time(ev.elapsed)}, "
+                      f"ETA {_fmt_time(ev.eta)}", file=err)
+    if kind == "video":
+        frames = [store.load(i) for i in range(n)]
+        write_video(frames, out, clip.fps, audio_from=clip.source if clip.has_audio else None)
+        if not args.keep_frames:
+            store.remove()
+        if not args.quiet:
+            print(f"wrote {out} ({n} frames, {clip.fps:g} fps{', audio copied' if clip.has_audio else ''}, "
+                  f"{time.perf_counter() - t0:.1f}s)", file=err)
+    elif not args.quiet:
+        store.clear_checkpoint()
+        print(f"wrote {n} frames to {out} ({time.perf_counter() - t0:.1f}s)", file=err)
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``impasto video`` (``impasto.cli`` turns ImpastoError into one line and exit 2)."""
+    return run(argv)

@@ -1,0 +1,18 @@
+"""Fixtures for the video tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from video_helpers import save_tiny
+
+from impasto.vgg import VGGWeights
+
+pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
+
+
+@pytest.fixture
+def tiny_weights_file(tmp_path: Path, tiny_weights: Callable[..., VGGWeights]) -> Path:
+    return save_tiny(tiny_weights(), tmp_path / "tiny_vgg19.pth")
