@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,22 +12,18 @@ import pytest
 import torch
 
 from impasto.io.images import save_image
-from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, load_weights
-
-SHARED_IMAGES = Path(os.environ.get("IMPASTO_IMAGES", Path(__file__).resolve().parents[2] / "shared" / "images"))
-"""The one setting for the shared test photos and paintings (tests and scripts only, never product code)."""
-
-
-def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
-    """A randomly initialised VGG with the real layer structure and tiny channel counts."""
-    g = torch.Generator().manual_seed(seed)
-    convs = []
-    prev = 3
-    for n, c in zip(VGG_BLOCKS[arch], widths, strict=True):
-        for _ in range(n):
-            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
-            prev = c
-    return VGGWeights(arch=arch, convs=convs, preprocess=CAFFE, source="tiny test VGG")
+from impasto.vgg.weights import VGGWeights, load_weights
+from impasto_test_support import (  # noqa: F401 - re-exported for older imports
+    NOBODY,
+    REPO_ROOT,
+    SHARED_IMAGES,
+    SHARED_SEEDS,
+    as_unprivileged,
+    save_tiny_weights,
+    shared_path,
+    spy_objective,
+    tiny_vgg,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -95,14 +91,21 @@ def shared_images() -> Path:
     return SHARED_IMAGES
 
 
-def spy_objective(st: Any, spy: Callable[[torch.Tensor, Callable[[torch.Tensor], Any]], Any]) -> None:
-    """Route every loss evaluation of ``st`` through ``spy(pixels, objective)``, which must return the
-    objective's :class:`~impasto.objective.LossTerms` (possibly changed); the public seam is
-    ``StyleTransfer.objective(size)``."""
-    build = st.objective
+@pytest.fixture
+def tiny_weights_file(tmp_path: Path) -> Path:
+    return save_tiny_weights(tmp_path / "tiny_vgg19.safetensors")
 
-    def objective(size: tuple[int, int]) -> Callable[[torch.Tensor], Any]:
-        obj = build(size)
-        return lambda px: spy(px, obj)
 
-    st.objective = objective
+@pytest.fixture
+def public_tmp() -> Any:
+    """A temporary folder an unprivileged user can enter (pytest's tmp_path is root's own when root)."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="impasto-test-"))
+    d.chmod(0o755)
+    yield d
+    for p in [d, *d.rglob("*")]:
+        with contextlib.suppress(OSError):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(d, ignore_errors=True)

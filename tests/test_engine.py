@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import spy_objective
 from impasto import losses
 from impasto.config import Config
-from impasto.engine import IMAGENET_MEAN_RGB, StyleTransfer, as_rgb, stylize, stylize_iter
+from impasto.engine import StyleTransfer, stylize, stylize_iter
 from impasto.errors import ImpastoError
+from impasto.inputs import IMAGENET_MEAN_RGB, as_rgb
 from impasto.io.images import load_image, resize_to
 from impasto.objective import LossTerms
 from impasto.optim import make_optimizer
 from impasto.vgg.features import VGGFeatures
 from impasto.vgg.weights import VGGWeights
+from impasto_test_support import spy_objective
 
 TINY = Config(size=32, start_size=None, steps=3, device="cpu")
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import spy_objective
 from impasto import losses
 from impasto.cli import main
 from impasto.config import Config
@@ -30,6 +29,7 @@ from impasto.presets import (
 from impasto.vgg import weights as W
 from impasto.vgg.features import canonical_layer
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, load_weights
+from impasto_test_support import spy_objective
 
 FIVE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -47,8 +47,8 @@ SOURCE: dict[str, dict[str, object]] = {
         content_layers=("conv_4",), style_layers=("conv_1", "conv_2", "conv_3", "conv_4", "conv_5"),
         style_layer_weights=None, pooling="max", gram_norm="abcd", content_loss="mse", style_loss="mse",
         content_weight=1.0, style_weight=1000.0**2, tv_weight=0.0, optimizer="lbfgs", lr=1.0,
-        lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=False, init="noise", noise="gaussian",
-        noise_scale=1.0, noise_mean=0.0, pixel_scale=1.0, clamp=True, clamp_before_eval=True, size=256,
+        lbfgs_max_iter=20, lbfgs_history=100, lbfgs_line_search=False, init="content",
+        pixel_scale=1.0, clamp=False, clamp_before_eval=False, size=256,
         start_size=None, steps=31,
     ),
     "tf-tutorial": dict(
@@ -64,6 +64,7 @@ SOURCE: dict[str, dict[str, object]] = {
         style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
         style_layer_weights=(0.2,) * 5, content_loss="sse", gram_norm="none", style_loss="keras",
         content_weight=1e-2, style_weight=1.0, init="preprocessed-ones", tv_weight=0.0, start_size=None,
+        optimizer="adam", adam_betas=(0.9, 0.999), adam_eps=1e-7, pixel_scale=255.0, clamp=False,
     ),
     "gatys": dict(
         content_layers=("relu4_2",), style_layers=FIVE, style_layer_weights=(0.2,) * 5, pooling="avg",
@@ -171,12 +172,12 @@ def test_initial_images(real_content: torch.Tensor) -> None:
     st = StyleTransfer(real_content, [real_content], preset_config("keras-white", allow_vgg19=True).replace(size=32),
                        weights=vgg)
     want = torch.tensor([(1 + 123.68) / 255, (1 + 116.779) / 255, (1 + 103.939) / 255]).view(1, 3, 1, 1)
-    assert torch.allclose(st._initial, want.expand_as(st._initial), atol=1e-6)
-    assert torch.allclose(CAFFE.apply(st._initial), torch.ones_like(st._initial), atol=1e-4)
+    assert torch.allclose(st.initial, want.expand_as(st.initial), atol=1e-6)
+    assert torch.allclose(CAFFE.apply(st.initial), torch.ones_like(st.initial), atol=1e-4)
     # Coursera: 0.6·(mean ± 20/255) + 0.4·content, in pixel units.
     cfg = preset_config("coursera").replace(size=32)
     st = StyleTransfer(real_content, [real_content], cfg, weights=vgg)
-    noise = (st._initial - 0.4 * resize_to(real_content, st.sizes[0])) / 0.6
+    noise = (st.initial - 0.4 * resize_to(real_content, st.sizes[0])) / 0.6
     mean = torch.tensor([123.68, 116.779, 103.939]).view(1, 3, 1, 1) / 255
     dev = (noise - mean) * 255
     assert 19.0 < float(dev.abs().max()) <= 20.0 + 1e-3
@@ -192,7 +193,7 @@ def _fake_vgg16(path: Path) -> Path:
     g = torch.Generator().manual_seed(0)
     sd: dict[str, torch.Tensor] = {}
     prev = 3
-    idx = W._sequential_indices("vgg16")
+    idx = W.torchvision_indices("vgg16")
     k = 0
     for n, c in zip(VGG_BLOCKS["vgg16"], (4, 5, 6, 7, 7)):
         for _ in range(n):
@@ -220,7 +221,7 @@ def test_each_preset_runs_end_to_end(name: str, tmp_path: Path) -> None:
     last = events[-1]
     assert last.image is not None and last.image.shape == (3, 24, 32)
     assert math.isfinite(last.loss) and last.loss > 0
-    assert not torch.equal(last.image, st._initial[0].clamp(0, 1))
+    assert not torch.equal(last.image, st.initial[0].clamp(0, 1))
 
 
 def test_keras_white_needs_weights(capsys: pytest.CaptureFixture[str]) -> None:
@@ -316,8 +317,8 @@ def test_init_image_overrides_config_init(real_content: torch.Tensor) -> None:
     warm = torch.full((3, 12, 16), 0.25)
     st = StyleTransfer(real_content, [real_content], Config(size=32, start_size=None, steps=0, init="noise"),
                        weights=vgg, init_image=warm)
-    assert st._initial.shape == (1, 3, 24, 32)
-    assert torch.allclose(st._initial, torch.full_like(st._initial, 0.25))
+    assert st.initial.shape == (1, 3, 24, 32)
+    assert torch.allclose(st.initial, torch.full_like(st.initial, 0.25))
     events = list(st.run())
     assert events[-1].image is not None and torch.allclose(events[-1].image, torch.full((3, 24, 32), 0.25))
 

@@ -18,7 +18,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -83,12 +83,15 @@ def save_checkpoint(
         "content": os.path.abspath(files[0]),
         "styles": [os.path.abspath(s) for s in files[1:]],
         "sha256": [known[f] for f in files],
-        "state": st.state_dict(),
+        "state": st.state_dict(copy=False),
         "extra": dict(extra or {}),
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    return atomic_write(path, lambda fh: fh.write(buf.getbuffer()))
+    def write(fh: BinaryIO) -> None:
+        fh.write(buf.getbuffer())
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

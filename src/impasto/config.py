@@ -42,7 +42,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "recompute_activations": ("auto", "on", "off"),
     "preserve_color": PRESERVE_COLOR_MODES,
     "style_kind": STYLE_KINDS,
+    "quality": ("draft", "standard", "fine"),
 }
+
+QUALITY_FACTORS: dict[str, float] = {"draft": 0.125, "standard": 1.0, "fine": 2.0}
+"""Multiplier of every scale's step count: the same schedule shape, less or more time (draft: a first
+look in about an eighth of the time, what an interactive front-end shows first; fine: twice the steps)."""
 
 MAX_SCALES = 12
 """More coarse-to-fine scales than this is a mistake (a scale factor of 1.0001 would build thousands)."""
@@ -119,6 +124,9 @@ class Config:
                      flag="--no-clamp")
     clamp_before_eval: bool = _f(False, "optimiser", "also clip pixels at the start of every loss evaluation, "
                                  "inside the optimiser's closure")
+    clamp_in_loss: bool = _f(False, "optimiser", "the loss sees the pixels clipped to range while the gradient "
+                             "passes straight through and the pixels themselves are not clipped (the PyTorch "
+                             "tutorial's clamped clone)")
 
     # -- start ---------------------------------------------------------------------------------
     init: str = _f("content", "start", "start image: content, noise, white, blend, preprocessed-ones, or an image file")
@@ -135,6 +143,10 @@ class Config:
     start_size: int | None = _f(256, "pyramid", "coarse-to-fine: first scale's long side (none: one scale)")
     scale_factor: float = _f(math.sqrt(2.0), "pyramid", "growth of the long side per scale")
     scale_steps: tuple[int, ...] | None = _f(None, "pyramid", "steps at each scale, e.g. 60,40,20 (overrides steps)")
+    step_ratio: float = _f(1.0, "pyramid", "steps at each finer scale relative to the scale before (steps is the "
+                           "first scale's): below 1 spends the steps where they are cheap")
+    quality: str = _f("standard", "pyramid", "draft (1/8 of the steps at every scale), standard or fine (2x the "
+                      "steps): the same schedule, less or more time")
 
     # -- artist controls -----------------------------------------------------------------------
     preserve_color: str = _f("none", "controls", "luminance: optimise luminance and keep the photo's chroma (YIQ); "
@@ -181,7 +193,8 @@ class Config:
         if unknown:
             raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
         changes = {k: _coerce(k, v) for k, v in changes.items()}
-        if "lbfgs_max_step" not in changes and (changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1):
+        needs_off = changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1
+        if "lbfgs_max_step" not in changes and needs_off:
             # The trust region applies only to single-iteration L-BFGS without a line search: asking for
             # either without naming a step limit turns it off rather than refusing the default.
             changes["lbfgs_max_step"] = None
@@ -226,12 +239,17 @@ class Config:
 
         full = self.size if self.size is not None else max(height, width)
         sizes = [scaled_size(height, width, s) for s in self.scale_sizes(full)]
-        steps = list(self.scale_steps) if self.scale_steps is not None else [self.steps] * len(sizes)
+        steps = (list(self.scale_steps) if self.scale_steps is not None
+                 else [max(1, round(self.steps * self.step_ratio**i)) if self.steps > 0 else 0
+                       for i in range(len(sizes))])
         if len(steps) != len(sizes):
             raise ImpastoError(
                 f"scale_steps has {len(steps)} values but this run has {len(sizes)} scales "
                 f"({', '.join(str(max(s)) for s in sizes)} px)"
             )
+        factor = QUALITY_FACTORS[self.quality]
+        if factor != 1.0:
+            steps = [max(1, round(n * factor)) if n > 0 else 0 for n in steps]
         return list(zip(sizes, steps))
 
     # -- validation ----------------------------------------------------------------------------
@@ -258,6 +276,8 @@ class Config:
             _whole("start_size", self.start_size, 16, MAX_SIZE)
         if not (math.isfinite(self.scale_factor) and 1.01 <= self.scale_factor <= 16.0):
             raise ImpastoError(f"scale_factor must be between 1.01 and 16 (got {self.scale_factor})")
+        if not (math.isfinite(self.step_ratio) and 0.05 <= self.step_ratio <= 4.0):
+            raise ImpastoError(f"step_ratio must be between 0.05 and 4 (got {self.step_ratio})")
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
             raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
         _whole("lbfgs_max_iter", self.lbfgs_max_iter, 1, 10_000)
@@ -302,13 +322,14 @@ class Config:
         _whole("tol_window", self.tol_window, 1, MAX_STEPS)
         if self.scale_steps is not None:
             if not self.scale_steps or len(self.scale_steps) > MAX_SCALES:
-                raise ImpastoError(f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
+                raise ImpastoError(
+                    f"scale_steps needs 1 to {MAX_SCALES} values, one per scale (got {self.scale_steps})")
             for s in self.scale_steps:
                 _whole("scale_steps", s, 0, MAX_STEPS)
         if self.regions and not self.mask:
-            raise ImpastoError("regions need a mask image (mask, --mask FILE)")
+            raise ImpastoError("regions need a mask image (the mask field)")
         if self.mask and not self.regions:
-            raise ImpastoError("a mask needs at least one region, e.g. --region red=1 --region blue=content")
+            raise ImpastoError("a mask needs at least one region, e.g. red=1 and blue=content")
         seen: set[tuple[int, int, int]] = set()
         parsed = [parse_region(spec) for spec in self.regions]
         for spec, (color, _) in zip(self.regions, parsed):

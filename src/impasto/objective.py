@@ -59,11 +59,24 @@ class LossForms:
     style_kind: str = "gram"
     hist_weight: float = 1.0
     normalize_gradients: bool = False
+    clamp_input: bool = False
+    """The loss sees the pixels clamped to range while the gradient passes straight through, and the
+    optimised pixels themselves are never clamped (the pytorch-stylecnn write-up's clamped clone)."""
 
     @classmethod
     def from_config(cls, cfg: Config) -> LossForms:
         return cls(cfg.content_loss, cfg.gram_norm, cfg.style_loss, cfg.tv_loss, cfg.style_kind,
-                   cfg.hist_weight, cfg.normalize_gradients)
+                   cfg.hist_weight, cfg.normalize_gradients, cfg.clamp_in_loss)
+
+
+def straight_through_clamp(x: Tensor, low: float, high: float) -> Tensor:
+    """``x`` clamped to [low, high] in the forward pass, with the identity as its gradient.
+
+    What ``p = param.clone(); p.data.clamp_(low, high)`` does in PyTorch: the in-place change of ``.data``
+    is invisible to autograd, so the loss is evaluated at clamped pixels while the gradient reaches
+    every pixel unchanged, including those outside the range.
+    """
+    return x + (x.detach().clamp(low, high) - x.detach())
 
 
 @dataclass(frozen=True)
@@ -270,6 +283,8 @@ class Objective:
     def __call__(self, x: Tensor) -> LossTerms:
         """The loss of pixels ``x`` [1, 3, H, W] in pixel_scale units."""
         forms, wts = self.forms, self.weights
+        if forms.clamp_input:
+            x = straight_through_clamp(x, 0.0, self.pixel_scale)
         feats = self.model(x / self.pixel_scale)
         per: dict[str, Tensor] = {}
         zero = x.new_zeros(())

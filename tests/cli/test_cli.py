@@ -149,7 +149,8 @@ def test_refuses_to_overwrite_an_input(small_images: tuple[Path, Path], capsys: 
     assert content.read_bytes() == before
 
 
-@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGHUP], [signal.SIGINT, signal.SIGINT]])
+@pytest.mark.parametrize(
+    "signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGHUP], [signal.SIGINT, signal.SIGINT]])
 def test_signals_save_image_and_checkpoint_then_resume(
     small_images: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], signals: list[int],

@@ -30,7 +30,7 @@ def _env() -> dict[str, str]:
 
 def _weights_file(tmp_path: Path, tiny: W.VGGWeights) -> Path:
     sd = {}
-    for i, (w, b) in zip(W._sequential_indices(tiny.arch), tiny.convs, strict=True):
+    for i, (w, b) in zip(W.torchvision_indices(tiny.arch), tiny.convs, strict=True):
         sd[f"features.{i}.weight"], sd[f"features.{i}.bias"] = w, b
     path = tmp_path / "tiny_vgg19.pth"
     torch.save(sd, path)

@@ -29,6 +29,7 @@ from impasto.io.images import (
     scaled_size,
     to_pil,
 )
+from impasto_test_support import as_unprivileged
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -281,17 +282,19 @@ def test_max_pixels_is_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "4x4" in _assert_one_line_error(ei, "small.png")
 
 
-@pytest.mark.skipif(IS_ROOT or os.name != "posix", reason="root can read anything")
-def test_permission_denied(tmp_path: Path) -> None:
-    f = tmp_path / "secret.png"
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_permission_denied(public_tmp: Path) -> None:
+    # As root (CI) the check runs in a child that has dropped to an ordinary user.
+    f = public_tmp / "secret.png"
     Image.new("RGB", (2, 2)).save(f)
     f.chmod(0)
-    try:
+
+    def check() -> None:
         with pytest.raises(ImpastoError) as ei:
             load_image(f)
         assert "permission" in _assert_one_line_error(ei, "secret.png")
-    finally:
-        f.chmod(0o644)
+
+    as_unprivileged(check)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -436,17 +439,21 @@ def test_missing_parent_and_directory_target(tmp_path: Path) -> None:
     assert "folder" in _assert_one_line_error(ei, "x.png")
 
 
-@pytest.mark.skipif(IS_ROOT or os.name != "posix", reason="root can write anywhere")
-def test_unwritable_folder(tmp_path: Path) -> None:
-    ro = tmp_path / "ro"
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_unwritable_folder(public_tmp: Path) -> None:
+    ro = public_tmp / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    try:
+
+    def check() -> None:
         with pytest.raises(ImpastoError) as ei:
             check_output_path(ro / "out.png", [])
         assert "not writable" in _assert_one_line_error(ei, "ro")
-    finally:
-        ro.chmod(0o755)
+        with pytest.raises(ImpastoError):
+            save_image(_rand_rgb(), ro / "out.png")
+        assert list(ro.iterdir()) == []
+
+    as_unprivileged(check)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_rejected_pairs_match_torch_on_a_nonconvex_problem(kind: type) -> None:
             o.step(closure)
     kept = len(ref.state[x1]["old_dirs"])
     assert kept < 59  # some pairs were rejected: the test exercises that path
-    assert int(opt._count if kind is CompactLBFGS else len(opt._ys)) == kept
+    assert opt.pairs == kept
     assert float((x1 - x2).abs().max()) < 1e-9
 
 

@@ -41,7 +41,7 @@ def _convs(arch: str, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def _features_sd(convs: list[tuple[torch.Tensor, torch.Tensor]], arch: str) -> dict[str, torch.Tensor]:
     sd: dict[str, torch.Tensor] = {}
-    for i, (w, b) in zip(W._sequential_indices(arch), convs, strict=True):
+    for i, (w, b) in zip(W.torchvision_indices(arch), convs, strict=True):
         sd[f"features.{i}.weight"] = w
         sd[f"features.{i}.bias"] = b
     return sd

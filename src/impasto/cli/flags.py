@@ -27,9 +27,11 @@ _SECTION_TITLES = {
 _BOUNDS: dict[str, Callable[[str], Any]] = {
     "size": int_at_least(16), "start_size": int_at_least(16), "steps": int_at_least(0),
     "seed": int_at_least(0), "lbfgs_history": int_at_least(1), "lbfgs_max_iter": int_at_least(1),
-    "tol_window": int_at_least(1), "lr": float_in(0.0, 1e6, lo_open=True), "pixel_scale": float_in(0.0, 1e6, lo_open=True),
+    "tol_window": int_at_least(1), "lr": float_in(0.0, 1e6, lo_open=True),
+    "pixel_scale": float_in(0.0, 1e6, lo_open=True),
     "scale_factor": float_in(1.01, 16.0), "style_scale": float_in(0.05, 8.0), "alpha": float_in(0.0, 1.0),
-    "noise_ratio": float_in(0.0, 1.0), "noise_mean": float_in(0.0, 1.0), "ema": float_in(0.0, 1.0, lo_open=True, hi_open=True),
+    "noise_ratio": float_in(0.0, 1.0), "noise_mean": float_in(0.0, 1.0),
+    "ema": float_in(0.0, 1.0, lo_open=True, hi_open=True),
     "tol": float_in(0.0, lo_open=True), "restart_factor": float_in(1.0, lo_open=True),
 }
 _LIMITS = {"size": MAX_SIZE, "start_size": MAX_SIZE, "steps": MAX_STEPS, "seed": 2**63 - 1}
@@ -69,22 +71,27 @@ def _list_of(parse: Callable[[str], Any], count: int | None) -> Callable[[str], 
     return run
 
 
+def _at_most_items(parse: Callable[[str], tuple[Any, ...]], n: int) -> Callable[[str], tuple[Any, ...]]:
+    def run(s: str) -> tuple[Any, ...]:
+        v = parse(s)
+        if len(v) > n:
+            raise argparse.ArgumentTypeError(f"at most {n} values, got {len(v)}")
+        return v
+
+    return run
+
+
 def _parser_for(name: str) -> Callable[[str], Any]:
     inner, optional = _kind(_HINTS[name])
     if typing.get_origin(inner) is tuple:
         args = typing.get_args(inner)
-        item: Callable[[str], Any] = {int: int_at_least(0), float: nonneg_float, str: str}[args[0]]
+        items: dict[Any, Callable[[str], Any]] = {int: int_at_least(0), float: nonneg_float, str: str}
+        item = items[args[0]]
         if name == "scale_steps":
             item = _capped(int_at_least(0), MAX_STEPS, "steps")
         parse: Callable[[str], Any] = _list_of(item, None if args[-1] is Ellipsis else len(args))
         if name == "scale_steps":
-            base = parse
-
-            def parse(s: str) -> Any:
-                v = base(s)
-                if len(v) > MAX_SCALES:
-                    raise argparse.ArgumentTypeError(f"at most {MAX_SCALES} scales, got {len(v)}")
-                return v
+            parse = _at_most_items(parse, MAX_SCALES)
     elif name in _BOUNDS:
         parse = _BOUNDS[name]
         if name in _LIMITS:

@@ -26,7 +26,7 @@ from impasto import __version__
 from impasto.cli.argtypes import Parser, int_at_least
 from impasto.cli.flags import add_config_flags, changes_from_args
 from impasto.config import Config
-from impasto.errors import ImpastoError
+from impasto.errors import ImpastoError, out_of_memory_message
 from impasto.regions import CONTENT_REGION
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"impasto {__version__}")
     p.add_argument("--config", metavar="FILE", help="start from a JSON configuration (as show-config prints)")
     p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
-    p.add_argument("--preset", metavar="NAME",
+    p.add_argument("--preset", dest="preset_name", metavar="NAME",
                    help="start from a named configuration ('impasto presets' lists them); flags override it")
     p.add_argument("--allow-vgg19", action="store_true",
                    help="run a VGG16 preset (keras-white) on the bundled VGG19 when no --weights are given")
@@ -232,11 +232,11 @@ def run(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     base = None
     preset = None
-    if args.preset is not None:
+    if args.preset_name is not None:
         if args.config:
             raise ImpastoError("give --config or --preset, not both")
-        preset = presets.get_preset(args.preset)
-        base = presets.preset_config(args.preset, allow_vgg19=True)
+        preset = presets.get_preset(args.preset_name)
+        base = presets.preset_config(args.preset_name, allow_vgg19=True)
     if args.config:
         base = Config.from_dict(_load_config_file(args.config))
     changes = changes_from_args(args)
@@ -467,11 +467,6 @@ def _commands() -> dict[str, Callable[[Sequence[str]], int]]:
     }
 
 
-def _is_oom(e: BaseException) -> bool:
-    text = str(e).lower()
-    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -486,14 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("impasto: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except MemoryError:
-        print("impasto: error: out of memory: try a smaller --size", file=sys.stderr)
+    except (MemoryError, RuntimeError, OSError) as e:
+        message = out_of_memory_message(e)
+        if message is None:
+            raise
+        print(f"impasto: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except RuntimeError as e:
-        if _is_oom(e):
-            print("impasto: error: out of memory: try a smaller --size", file=sys.stderr)
-            return EXIT_USAGE
-        raise
 
 
 if __name__ == "__main__":

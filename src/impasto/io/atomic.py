@@ -79,7 +79,8 @@ def check_writable(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLi
     except (OSError, ValueError):
         name_max = 255
     if len(os.fsencode(resolved.name)) > name_max:
-        raise ImpastoError(f"output name {resolved.name[:40]}... is longer than this file system allows ({name_max} bytes)")
+        raise ImpastoError(
+            f"output name {resolved.name[:40]}... is longer than this file system allows ({name_max} bytes)")
     # W for creating the temp file and renaming it, X for reaching entries inside the folder.
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ImpastoError(f"output folder {parent} is not writable")

@@ -15,11 +15,15 @@ Two design rules run through the module:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import stat
+import sys
+import tempfile
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -47,7 +51,10 @@ __all__ = [
     "read_metadata",
     "resize_long_side",
     "resize_to",
+    "SavedResult",
+    "bound_metadata",
     "save_image",
+    "save_result",
     "scaled_size",
     "to_pil",
 ]
@@ -176,19 +183,120 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
             file, a non-image, a truncated or corrupt image, an oversized image or a permission error.
     """
     p = Path(path)
-    img = _open_image(p)
     try:
-        with img:
-            try:
-                # Force the full decode now: Pillow decodes lazily, and a truncated file only fails here.
-                img.load()
-            except Exception as err:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError...
-                raise ImpastoError(f"cannot decode {p}: {_one_line(err)}") from None
-            return pil_to_loaded(img, p)
+        with warnings.catch_warnings(), quiet_stderr():
+            # Pillow warns (corrupt EXIF, odd TIFF tags, palette transparency...) and libtiff writes to
+            # the C stderr; the CLI promises one line, and a problem that matters raises below anyway.
+            warnings.simplefilter("ignore")
+            img = _open_image(p)
+            with img:
+                try:
+                    # Force the full decode now: Pillow decodes lazily, and a truncated file only fails here.
+                    img.load()
+                except Exception as err:  # noqa: BLE001 - decoders raise OSError, SyntaxError, ValueError...
+                    raise ImpastoError(f"cannot decode {p}: {_one_line(err)}") from None
+                if img.format == "PNG":
+                    _check_png_stream(p)
+                return pil_to_loaded(img, p)
     except Image.DecompressionBombError:
         raise ImpastoError(f"{p} is too large to load safely (over {MAX_PIXELS:,} pixels)") from None
     except MemoryError:
         raise ImpastoError(f"not enough memory to load {p}") from None
+
+
+class quiet_stderr:  # noqa: N801 - used like contextlib's lower-case context managers
+    """Send the process's C-level stderr (file descriptor 2) to /dev/null for the duration.
+
+    libtiff and libpng print warnings straight to fd 2, bypassing Python; inside this block they are
+    dropped. Only the main thread redirects (another thread's error output must not vanish), and a
+    failure to redirect just leaves stderr alone.
+    """
+
+    def __enter__(self) -> quiet_stderr:
+        import threading
+
+        self._saved: int | None = None
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+        except (OSError, ValueError, AttributeError):
+            self._restore()
+        return self
+
+    def _restore(self) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = None
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def _png_raw_size(width: int, height: int, depth: int, color: int, interlace: int) -> int:
+    """Bytes of filtered scanlines a complete PNG image decompresses to (each row: filter byte + pixels)."""
+    bits = _PNG_CHANNELS.get(color, 4) * depth
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * (1 + (w * bits + 7) // 8)
+
+    if not interlace:
+        return rows(width, height)
+    # Adam7: seven passes, each a sub-image with its own rows.
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    return sum(rows((width - x0 + dx - 1) // dx if width > x0 else 0,
+                    (height - y0 + dy - 1) // dy if height > y0 else 0)
+               for x0, y0, dx, dy in passes)
+
+
+def _check_png_stream(path: Path) -> None:
+    """Refuse a PNG whose image data (the IDAT chunks' zlib stream) holds fewer rows than its header says.
+
+    Pillow decodes such a file without complaint and fills the missing rows with black. One pass of
+    decompression into a small buffer counts the bytes; nothing is kept.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+                return
+            d = zlib.decompressobj()
+            need = got = -1
+            while True:
+                head = fh.read(8)
+                if len(head) < 8:
+                    break
+                length = int.from_bytes(head[:4], "big")
+                kind = head[4:8]
+                if kind == b"IHDR":
+                    hdr = fh.read(length)
+                    w, h = int.from_bytes(hdr[0:4], "big"), int.from_bytes(hdr[4:8], "big")
+                    need, got = _png_raw_size(w, h, hdr[8], hdr[9], hdr[12]), 0
+                    fh.seek(4, os.SEEK_CUR)
+                elif kind == b"IDAT":
+                    data = fh.read(length)
+                    while data and not d.eof:
+                        got += len(d.decompress(data, 1 << 16))
+                        data = d.unconsumed_tail
+                    fh.seek(4, os.SEEK_CUR)
+                elif kind == b"IEND":
+                    break
+                else:
+                    fh.seek(length + 4, os.SEEK_CUR)
+                if got >= need >= 0:
+                    return
+    except (OSError, zlib.error, IndexError) as err:
+        raise ImpastoError(f"cannot decode {path}: corrupt image data ({_one_line(err)})") from None
+    if need >= 0:
+        raise ImpastoError(f"cannot decode {path}: the image data ends early ({max(got, 0):,} of {need:,} bytes; "
+                           "a truncated or damaged PNG)")
 
 
 def _exif_transpose(img: Image.Image) -> Image.Image:
@@ -421,12 +529,78 @@ def to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
     return Image.fromarray(np.concatenate([rgb_arr, a_arr], axis=2))
 
 
+MAX_METADATA_BYTES = 60_000
+"""Every format gets at most this much metadata JSON: a JPEG COM segment holds 65,533 bytes, an EXIF
+block (WebP) 65,535 with its other tags; PNG and TIFF could hold more but need not."""
+MAX_HISTORY_ROWS = 400
+"""Loss-history rows kept in an output's metadata: thinned evenly (first and last kept) above this."""
+MAX_LISTED_PATHS = 16
+"""Style paths listed one by one; a longer list keeps the first ones and a count and digest of all."""
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def _thin(rows: list[Any], keep: int) -> list[Any]:
+    """``keep`` rows spread evenly over ``rows``, the first and the last always among them."""
+    if len(rows) <= keep:
+        return rows
+    if keep <= 1:
+        return rows[-1:]
+    idx = sorted({round(i * (len(rows) - 1) / (keep - 1)) for i in range(keep)})
+    return [rows[i] for i in idx]
+
+
+def bound_metadata(metadata: Mapping[str, Any], max_bytes: int = MAX_METADATA_BYTES) -> dict[str, Any]:
+    """*metadata* made to fit ``max_bytes`` of JSON, whatever the run's length or number of styles.
+
+    A ``loss_history`` (``{"columns", "rows"}``) longer than :data:`MAX_HISTORY_ROWS` is thinned evenly
+    (``"thinned_from"`` records the original count); a ``styles`` list longer than
+    :data:`MAX_LISTED_PATHS` keeps its first entries and gains ``styles_summary`` (count and sha256 of
+    all the paths). If that is still too large the history is thinned further, then the largest
+    remaining values are replaced by a note, so a save never fails for its metadata's sake.
+    """
+    meta = dict(metadata)
+    styles = meta.get("styles")
+    if isinstance(styles, list) and len(styles) > MAX_LISTED_PATHS:
+        digest = hashlib.sha256("\n".join(str(x) for x in styles).encode("utf-8", "surrogatepass")).hexdigest()
+        meta["styles"] = styles[:MAX_LISTED_PATHS]
+        meta["styles_summary"] = {"count": len(styles), "listed": MAX_LISTED_PATHS, "sha256": digest}
+    hist = meta.get("loss_history")
+    rows = hist.get("rows") if isinstance(hist, dict) else None
+    keep = MAX_HISTORY_ROWS
+    while True:
+        if isinstance(hist, dict) and isinstance(rows, list):
+            thinned = _thin(rows, keep)
+            new = {**hist, "rows": thinned}
+            if len(thinned) < len(rows):
+                new["thinned_from"] = hist.get("thinned_from", len(rows))
+            meta["loss_history"] = new
+        if len(_dumps(meta)) <= max_bytes:
+            return meta
+        if not (isinstance(rows, list) and keep > 2 and len(rows) > 2):
+            break
+        keep //= 2
+    # Still too large (huge notes, a long path list of another kind): drop the largest values, one at a time.
+    while len(_dumps(meta)) > max_bytes:
+        sizes = {k: len(_dumps(v)) for k, v in meta.items() if not k.endswith("_omitted")}
+        if not sizes:
+            break
+        key = max(sizes, key=lambda k: sizes[k])
+        meta[key] = None
+        meta[f"{key}_omitted"] = f"{sizes[key]} bytes, over the {max_bytes}-byte metadata limit"
+    return meta
+
+
 def _metadata_json(metadata: Mapping[str, Any]) -> str:
-    """Serialise *metadata* as ASCII JSON (ASCII fits every container: TIFF ASCII tags, JPEG COM)."""
+    """Serialise *metadata* as ASCII JSON (ASCII fits every container: TIFF ASCII tags, JPEG COM),
+    bounded by :func:`bound_metadata`."""
     try:
-        return json.dumps(dict(metadata), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as err:
+        _dumps(dict(metadata))
+    except (TypeError, ValueError, RecursionError) as err:
         raise ValueError(f"metadata must be JSON-serialisable: {err}") from err
+    return _dumps(bound_metadata(metadata))
 
 
 def save_image(
@@ -468,9 +642,7 @@ def save_image(
     elif fmt == "JPEG":
         # 4:4:4 chroma: stylised images are full of fine coloured strokes that 4:2:0 would smear.
         kwargs.update(quality=95, subsampling=0)
-        if meta is not None:
-            if len(meta) > 65_000:  # a COM segment holds at most 65533 bytes
-                raise ValueError("metadata too large for a JPEG comment (65,000 bytes max)")
+        if meta is not None:  # bounded below the 65,533 bytes of a COM segment
             kwargs["comment"] = meta.encode("ascii")
     elif fmt == "WEBP":
         kwargs.update(quality=95)
@@ -485,6 +657,69 @@ def save_image(
 
     atomic_write(target, lambda fh: img.save(fh, format=fmt, **kwargs))
     return target
+
+
+@dataclass(frozen=True)
+class SavedResult:
+    """Where :func:`save_result` put a finished image."""
+
+    path: Path
+    """The file written: the requested one, or the rescue PNG."""
+    requested: Path
+    problem: str | None = None
+    """Why the requested file could not be written (None when it was)."""
+
+    @property
+    def rescued(self) -> bool:
+        return self.problem is not None
+
+    def message(self) -> str:
+        """One line for the user when the requested save failed (empty when it did not)."""
+        if self.problem is None:
+            return ""
+        return f"could not write {self.requested} ({self.problem}); the result is saved to {self.path}"
+
+
+def rescue_paths(requested: str | os.PathLike[str]) -> list[Path]:
+    """Where :func:`save_result` tries a PNG when the requested file fails: beside it, then the current
+    folder, then the temporary folder (each name short enough for any file system)."""
+    p = Path(requested)
+    stem = p.stem[:100] or "impasto"
+    name = f"{stem}.rescued.png"
+    return [p.with_name(name), Path.cwd() / name, Path(tempfile.gettempdir()) / name]
+
+
+def save_result(
+    rgb: torch.Tensor,
+    path: str | os.PathLike[str],
+    *,
+    alpha: torch.Tensor | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> SavedResult:
+    """Save a *finished* image without ever losing it: :func:`save_image` to ``path``, and if that
+    fails for any reason (disk full, folder removed during the run, an encoder error, bad metadata) a
+    PNG beside it, or in the current or temporary folder. Front-ends print :meth:`SavedResult.message`.
+
+    Raises:
+        ImpastoError: only when no rescue location could be written either (naming every attempt).
+    """
+    problems: list[str] = []
+    try:
+        return SavedResult(save_image(rgb, path, alpha=alpha, metadata=metadata, inputs=inputs), Path(path))
+    except (ImpastoError, ValueError, OSError) as err:
+        first = _one_line(err)
+    meta = metadata
+    for candidate in rescue_paths(path):
+        if candidate.exists():
+            candidate = candidate.with_name(f"{candidate.stem}-{os.getpid()}{candidate.suffix}")
+        for m in (meta, None):  # metadata that broke the first save must not break the rescue
+            try:
+                written = save_image(rgb, candidate, alpha=alpha, metadata=m, inputs=inputs)
+                return SavedResult(written, Path(path), first)
+            except (ImpastoError, ValueError, OSError) as err:
+                problems.append(f"{candidate}: {_one_line(err)}")
+    raise ImpastoError(f"could not write {path} ({first}) nor a rescue PNG ({'; '.join(problems)})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -506,9 +741,30 @@ def _parse_json_object(raw: str | bytes | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict) or _depth(value) > MAX_METADATA_DEPTH:
+        return None  # hostile nesting: printing it back would recurse as deep
+    return value
+
+
+MAX_METADATA_DEPTH = 32
+"""impasto writes metadata at most 4 levels deep; anything much deeper is not ours."""
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > MAX_METADATA_DEPTH:
+            return deepest
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ captured once per scale and replayed with one launch. Elsewhere (CPU, MPS) it ru
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 
 import torch
@@ -25,8 +24,7 @@ class LossEvaluator:
         self.fn = fn
         self.x = x
         if graph is None:
-            # IMPASTO_CUDA_GRAPH=0 turns graphs off (for benchmarking the eager path, or debugging).
-            graph = x.is_cuda and os.environ.get("IMPASTO_CUDA_GRAPH", "1") != "0"
+            graph = x.is_cuda  # Config.cuda_graph turns it off (benchmarking the eager path, debugging)
         self.use_graph = graph
         self.warmup = warmup
         self.calls = 0

@@ -42,9 +42,9 @@ class TrustRegion:
             delta = x - before
             factor = torch.clamp(self.limit / (delta.pow(2).mean().sqrt() + 1e-12), max=1.0)
             x.copy_(before + delta * factor)
-            if isinstance(opt, torch.optim.LBFGS):
+            if isinstance(opt, torch.optim.Optimizer):
                 state = opt.state[x]
-                if "t" in state:
+                if "t" in state:  # torch.optim.LBFGS
                     state["t"] = float(state["t"]) * float(factor)
             else:
                 opt.scale_last_step(factor)

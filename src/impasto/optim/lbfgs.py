@@ -171,6 +171,11 @@ class CompactLBFGS:
         """Drop the history (2·history_size image-sized vectors)."""
         self._buf, self._cap, self._prev_g, self._d = None, 0, None, None
 
+    @property
+    def pairs(self) -> int:
+        """Curvature pairs stored now (reads a device scalar back)."""
+        return int(self._count)
+
     _STATE = ("_buf", "_cap", "_sy", "_yy", "_count", "_head", "_gamma", "_n_iter", "_prev_g", "_d", "_t")
 
     def state_dict(self) -> dict[str, Any]:
@@ -231,6 +236,11 @@ class TwoLoopLBFGS:
 
     def release(self) -> None:
         self._ys, self._ss, self._ro, self._prev_g, self._d = [], [], [], None, None
+
+    @property
+    def pairs(self) -> int:
+        """Curvature pairs stored now."""
+        return len(self._ys)
 
     _STATE = ("_ys", "_ss", "_ro", "_h_diag", "_n_iter", "_prev_g", "_d", "_t")
 

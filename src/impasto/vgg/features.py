@@ -13,6 +13,7 @@ the literal pre-activation output and ``relu4_2`` the post-activation one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -58,6 +59,10 @@ def canonical_layer(name: str, arch: str = "vgg19") -> str:
         examples = "conv4_2, relu4_2, block4_conv2, conv_4, pool3"
         raise ImpastoError(f"unknown {arch.upper()} layer {name!r} (use names like {examples})")
     return key
+
+
+MAX_ASPECT = 32
+"""Longest side / shortest side the network accepts: a 1x5000 strip has no picture to style."""
 
 
 class VGGFeatures(nn.Module):
@@ -162,8 +167,35 @@ class VGGFeatures(nn.Module):
                 h = F.avg_pool2d(h, 2, 2, ceil_mode=False)
         return h
 
+    def min_side(self) -> int:
+        """The smallest input side the deepest requested layer accepts (each 2x2 pooling halves it)."""
+        deepest = max((self._ops.index(n) for n in self.layers), default=0)
+        pools = sum(1 for x in self._ops[: deepest + 1] if x.startswith("pool"))
+        return int(2**pools)
+
+    def fit_input(self, x: Tensor) -> Tensor:
+        """``x`` [N, 3, H, W], upsampled (bilinear, differentiably) so its short side reaches
+        :meth:`min_side` when it is smaller; an image thinner than :data:`MAX_ASPECT`:1 is refused.
+
+        A small but sane image (``--size 16`` of a 40x16 photo gives 16x6) then still works: the content,
+        style and optimised images all pass through the same upsampling, so the losses stay comparable.
+        """
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        need = self.min_side()
+        short, long = min(h, w), max(h, w)
+        if short >= need:
+            return x
+        if long > MAX_ASPECT * short:
+            raise ImpastoError(
+                f"an image of {w}x{h} pixels is too thin for the network: its sides may differ at most "
+                f"{MAX_ASPECT}:1 and the short side becomes at least {need} pixels; crop it or use another image"
+            )
+        scale = need / short
+        size = (max(need, math.ceil(h * scale)), max(need, math.ceil(w * scale)))
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        h = self._preprocess(x)
+        h = self._preprocess(self.fit_input(x))
         if self._channels_last:
             # The layout changes here, inside the model: the optimised pixels stay contiguous NCHW,
             # which L-BFGS needs for its flat views.

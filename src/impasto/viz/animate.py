@@ -25,8 +25,9 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from impasto.config import Config
-from impasto.engine import ImageLike, StyleTransfer, as_rgb
+from impasto.engine import StyleTransfer
 from impasto.errors import ImpastoError
+from impasto.inputs import ImageLike, as_rgb
 from impasto.io import atomic_write, check_writable
 from impasto.io.images import to_pil
 from impasto.vgg.weights import VGGWeights, load_weights

@@ -23,8 +23,9 @@ from torch import Tensor
 
 from impasto import losses
 from impasto.config import Config
-from impasto.engine import ImageLike, StyleTransfer, as_rgb
-from impasto.io import atomic_write
+from impasto.engine import StyleTransfer
+from impasto.inputs import ImageLike, as_rgb
+from impasto.io.atomic import atomic_write
 from impasto.io.images import resize_to, scaled_size
 from impasto.vgg.features import VGGFeatures, canonical_layer
 from impasto.vgg.weights import VGGWeights, load_weights

@@ -1,0 +1,483 @@
+"""The studio's HTTP API (FastAPI) and the page it serves.
+
+The page uses only this API, so anything the page does a script can do (see :mod:`impasto.client`).
+Errors are JSON ``{"detail": "one clear line"}`` with the status that says why: 400 bad input, 401 no
+token, 403 cross-origin or wrong host, 404 no such job, 409 wrong state, 411/413 body size, 415 not an
+image, 429 queue full, 503 shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from impasto import Config, ImpastoError, __version__
+from impasto.studio.db import FINISHED, Job, Upload
+from impasto.studio.manager import JobManager, PoolSettings
+from impasto.studio.storage import DataDir, UploadError, new_job_id, sniff_image, valid_job_id
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+PATH_FIELDS = ("weights", "init_file", "mask")
+"""Config fields that name files on the server: a request may not set them (no user string is a path)."""
+TOKEN_COOKIE = "impasto_token"
+SSE_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for. The pixel limit is far below the engine's decompression-bomb guard."""
+
+    max_upload_bytes: int = 25 * 2**20
+    max_pixels: int = 50_000_000
+    max_styles: int = 8
+    max_size: int = 2048
+    max_steps: int = 5000
+    max_config_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    data: Path
+    host: str = "127.0.0.1"
+    token: str | None = None
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    limits: Limits = field(default_factory=Limits)
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class Guard:
+    """ASGI middleware: host and origin checks, the token, and the request body size, before any route.
+
+    * On a loopback address only loopback ``Host`` headers are served (a DNS-rebinding page cannot
+      reach the API through a name of its own).
+    * A state-changing request whose ``Origin`` is another site is refused (no cross-site job posts).
+    * With a token, every request needs it: ``Authorization: Bearer T``, or the cookie that ``/?token=T``
+      sets for the page (images and EventSource cannot send headers).
+    """
+
+    def __init__(self, app: ASGIApp, settings: StudioSettings) -> None:
+        self.app = app
+        self.settings = settings
+        lim = settings.limits
+        self.max_body = (lim.max_styles + 1) * lim.max_upload_bytes + lim.max_config_bytes + 65536
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._check(scope, headers)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope, headers: dict[str, str]) -> Response | None:
+        host = headers.get("host", "")
+        hostname = _hostname(host)
+        if self.settings.host in LOOPBACK_HOSTS and hostname not in LOOPBACK_HOSTS:
+            return _error(403, f"this server answers only to localhost (Host: {host[:100]!r} refused)")
+        method = scope["method"]
+        origin = headers.get("origin")
+        if method not in ("GET", "HEAD", "OPTIONS") and origin is not None and origin != "null":
+            if _hostport(origin) != host.lower():
+                return _error(403, "cross-origin request refused")
+        token = self.settings.token
+        if token is not None:
+            given = None
+            auth = headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                given = auth[7:].strip()
+            elif TOKEN_COOKIE in headers.get("cookie", ""):
+                for part in headers["cookie"].split(";"):
+                    k, _, v = part.strip().partition("=")
+                    if k == TOKEN_COOKIE:
+                        given = v
+            if scope["path"] == "/" and given is None:
+                qs = scope.get("query_string", b"").decode("latin-1")
+                for part in qs.split("&"):
+                    k, _, v = part.partition("=")
+                    if k == "token" and hmac.compare_digest(v.encode(), token.encode()):
+                        r = RedirectResponse("/", status_code=303)
+                        r.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+                        return r
+            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+                return _error(401, "this server needs its token: Authorization: Bearer TOKEN (or open /?token=TOKEN)")
+        if method in ("POST", "PUT", "PATCH"):
+            length = headers.get("content-length")
+            if length is None:
+                if "chunked" in headers.get("transfer-encoding", ""):
+                    return _error(411, "send a Content-Length (chunked uploads are not accepted)")
+            elif not length.isdigit():
+                return _error(400, "bad Content-Length")
+            elif int(length) > self.max_body:
+                return _error(413, f"request body of {int(length):,} bytes is over the {self.max_body:,}-byte limit")
+        return None
+
+
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _hostport(origin: str) -> str:
+    return origin.split("://", 1)[-1].rstrip("/").lower()
+
+
+def _swagger_dir() -> Path | None:
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def _static_dir() -> Path:
+    return Path(str(files("impasto.studio") / "static"))
+
+
+def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw: tuple[int, int],
+                 limits: Limits) -> Config:
+    """The run's Config: a preset (or the defaults) with the request's fields on top, checked."""
+    from impasto.presets import mark_vgg19_substitute, preset_config
+
+    user: dict[str, Any] = {}
+    if raw:
+        if len(raw) > limits.max_config_bytes:
+            raise ImpastoError(f"config is over {limits.max_config_bytes:,} bytes")
+        try:
+            parsed = json.loads(raw)
+        except ValueError as e:
+            raise ImpastoError(f"config is not valid JSON ({e})") from None
+        if not isinstance(parsed, dict):
+            raise ImpastoError("config must be a JSON object of Config fields, e.g. {\"size\": 256}")
+        user = parsed
+    for name in PATH_FIELDS:
+        if user.get(name) is not None:
+            raise ImpastoError(f"config field {name!r} names a file on the server, which the studio does not accept")
+    if user.get("init") == "file":
+        raise ImpastoError("init 'file' reads a file on the server, which the studio does not accept")
+    base = preset_config(preset, allow_vgg19=True) if preset else Config()
+    try:
+        cfg = Config.from_dict(user, base=base)
+    except (TypeError, ValueError, AttributeError) as e:  # Config names the field itself; this is a backstop
+        raise ImpastoError(f"config has a value of the wrong type ({' '.join(str(e).split())})") from None
+    cfg = mark_vgg19_substitute(cfg)
+    if cfg.size is None or cfg.size > limits.max_size:
+        raise ImpastoError(f"size must be at most {limits.max_size} on this server (got {cfg.size})")
+    if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != n_styles:
+        raise ImpastoError(f"{len(cfg.style_blend_weights)} style weights given for {n_styles} style images")
+    steps = total_steps(cfg, content_hw)
+    if steps > limits.max_steps:
+        raise ImpastoError(f"{steps} steps in all is over this server's limit of {limits.max_steps}")
+    if cfg.device not in ("auto", "cpu"):
+        from impasto.engine import resolve_device
+
+        resolve_device(cfg.device)
+    return cfg
+
+
+def total_steps(cfg: Config, content_hw: tuple[int, int]) -> int:
+    """Steps of the whole run, as the engine will plan it (raises ImpastoError for a bad scale_steps)."""
+    return sum(n for _, n in cfg.schedule(*content_hw))
+
+
+def create_app(settings: StudioSettings) -> FastAPI:
+    data = DataDir(settings.data)
+    manager = JobManager(data, settings.pool)
+    limits = settings.limits
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager.start()
+        try:
+            yield
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, manager.stop)
+
+    # /docs is Swagger UI from the swagger-ui-bundle wheel, served here: FastAPI's default loads it from a CDN.
+    app = FastAPI(title="impasto studio", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Neural style transfer jobs: submit, watch, fetch. The page at / uses only this API.")
+    app.state.manager = manager
+    app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        if errs:
+            e = errs[0]
+            where = ".".join(str(x) for x in e.get("loc", ())[1:]) or "request"
+            msg = "missing" if e.get("type") == "missing" else str(e.get("msg", "invalid"))
+            return _error(400, f"{where}: {msg}")
+        return _error(400, "bad request")
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Still one line of JSON for the client; the server's log has the traceback.
+        return _error(500, f"internal error: {' '.join(str(exc).split())[:300] or type(exc).__name__}")
+
+    def get_job(job_id: str) -> Job:
+        job = manager.db.get(job_id) if valid_job_id(job_id) else None
+        if job is None:
+            raise HTTPException(404, f"no job {job_id[:40]!r}")
+        return manager.live(job)
+
+    # -- the page ---------------------------------------------------------------------------------
+    static = _static_dir()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(static / "index.html", headers={"Cache-Control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    swagger = _swagger_dir()
+    if swagger is not None:
+        app.mount("/docs-static", StaticFiles(directory=swagger), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        if swagger is None:
+            return JSONResponse({"detail": "the API docs page needs swagger-ui-bundle (pip install 'impasto[web]'); "
+                                 "the schema is at /openapi.json"}, status_code=404)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="impasto studio API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
+
+    # -- reference data -------------------------------------------------------------------------
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "version": __version__, "queued": manager.db.count("queued"),
+                "running": manager.db.count("running"), "max_queued": settings.pool.max_queued}
+
+    @app.get("/api/presets")
+    def presets() -> dict[str, Any]:
+        """The default configuration and each preset's (what the page's preset menu offers)."""
+        from impasto.presets import PRESETS, preset_config
+
+        out = []
+        for name, p in PRESETS.items():
+            out.append({"name": name, "description": p.summary,
+                        "config": preset_config(name, allow_vgg19=True).to_dict()})
+        return {"default": Config().to_dict(), "presets": out, "limits": limits.__dict__}
+
+    @app.get("/api/config/schema")
+    def config_schema() -> dict[str, Any]:
+        """JSON schema of the ``config`` field of ``POST /api/jobs`` (every Config field, its type and help)."""
+        return Config.json_schema()
+
+    @app.post("/api/inspect")
+    async def inspect(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
+        """The settings an impasto output carries (the page's "drop an output to reuse its settings")."""
+        import tempfile
+
+        from impasto.io import read_metadata
+
+        blob = await image.read(limits.max_upload_bytes + 1)
+        try:
+            sn = sniff_image(blob, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels, what="the image")
+        except UploadError as e:
+            raise HTTPException(e.status, str(e)) from None
+        # read_metadata reads files: a private temporary one, named by us, removed at once.
+        with tempfile.TemporaryDirectory(dir=data.root) as tmp:
+            path = Path(tmp) / f"image.{sn.ext}"
+            path.write_bytes(blob)
+            try:
+                meta = read_metadata(path)
+            except ImpastoError:
+                meta = None
+        if meta is None or not isinstance(meta.get("config"), dict):
+            raise HTTPException(422, "this image carries no impasto settings")
+        return {"config": meta["config"], "metadata": {k: v for k, v in meta.items() if k != "loss_history"}}
+
+    # -- jobs -----------------------------------------------------------------------------------
+    @app.post("/api/jobs", status_code=201)
+    async def submit(
+        content: Annotated[UploadFile, File(description="the photo")],
+        style: Annotated[list[UploadFile], File(description="one or more paintings (repeat the field)")],
+        config: Annotated[str | None, Form(description="JSON object of Config fields (partial)")] = None,
+        preset: Annotated[str | None, Form(description="a preset name as the base configuration")] = None,
+    ) -> JSONResponse:
+        if manager.stopping:
+            raise HTTPException(503, "the server is shutting down; try again shortly")
+        if len(style) > limits.max_styles:
+            raise HTTPException(400, f"{len(style)} style images; at most {limits.max_styles}")
+        uploads = []
+        for i, f in enumerate([content, *style]):
+            what = "the content image" if i == 0 else f"style image {i}"
+            blob = await f.read(limits.max_upload_bytes + 1)
+            try:
+                sn = sniff_image(blob, max_bytes=limits.max_upload_bytes, max_pixels=limits.max_pixels, what=what)
+            except UploadError as e:
+                raise HTTPException(e.status, str(e)) from None
+            uploads.append((blob, sn, _display_name(f.filename, i)))
+        try:
+            cfg = parse_config(config, preset, len(style), (uploads[0][1].height, uploads[0][1].width), limits)
+        except ImpastoError as e:
+            raise HTTPException(400, str(e)) from None
+        stored = []
+        for blob, sn, name in uploads:
+            data.store_upload(blob, sn)
+            stored.append(Upload(sha256=sn.sha256, ext=sn.ext, name=name))
+        job = Job(id=new_job_id(), state="queued", created=time.time(), config=cfg.to_dict(),
+                  content=stored[0], styles=tuple(stored[1:]),
+                  total_steps=total_steps(cfg, (uploads[0][1].height, uploads[0][1].width)))
+        if not manager.submit(job):
+            raise HTTPException(429, f"the queue is full ({settings.pool.max_queued} jobs waiting); try again later",
+                                headers={"Retry-After": "30"})
+        return JSONResponse(job.to_api(), status_code=201, headers={"Location": f"/api/jobs/{job.id}"})
+
+    @app.get("/api/jobs")
+    def list_jobs(state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Jobs, newest first (``state`` filters, e.g. ``done``; comma-separated for several)."""
+        states = tuple(s for s in (state or "").split(",") if s)
+        if any(s not in ("queued", "running", *FINISHED) for s in states):
+            raise HTTPException(400, "state must be queued, running, done, failed or cancelled")
+        found = manager.db.list_jobs(states=states or None, limit=max(1, min(limit, 1000)))
+        return [manager.live(j).to_api() for j in found]
+
+    @app.get("/api/jobs/{job_id}")
+    def job_detail(job_id: str) -> dict[str, Any]:
+        return get_job(job_id).to_api()
+
+    @app.get("/api/jobs/{job_id}/events")
+    async def events(job_id: str, request: Request) -> StreamingResponse:
+        """Server-Sent Events: the job's state, each progress step, previews, checkpoints; ``end`` last.
+
+        Reconnecting with ``Last-Event-ID`` continues after that event; a new stream replays the events
+        this server has kept (the last few thousand), so a page opened mid-run can draw the loss curve.
+        """
+        job = get_job(job_id)
+        log = manager.log(job.id)
+        try:
+            seq = int(request.headers.get("last-event-id", "0"))
+        except ValueError:
+            seq = 0
+
+        async def stream() -> AsyncIterator[str]:
+            nonlocal seq
+            yield "retry: 2000\n\n"
+            yield _sse("job", manager.live(job).to_api())
+            while True:
+                for n, kind, payload in log.since(seq):
+                    seq = n
+                    yield _sse(kind, payload, n)
+                current = manager.db.get(job.id)
+                if current is None:
+                    yield _sse("end", {"id": job.id, "state": "deleted"})
+                    return
+                if current.state in FINISHED:
+                    for n, kind, payload in log.since(seq):
+                        seq = n
+                        yield _sse(kind, payload, n)
+                    yield _sse("end", current.to_api())
+                    return
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(SSE_POLL_SECONDS)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/jobs/{job_id}/preview", response_class=Response,
+             responses={200: {"content": {"image/png": {}}}})
+    def preview(job_id: str) -> Response:
+        job = get_job(job_id)
+        path = data.preview_path(job.id)
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            raise HTTPException(404, "no preview yet") from None
+        return Response(blob, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/result", response_class=Response,
+             responses={200: {"content": {"image/png": {}}}})
+    def result(job_id: str, download: bool = False) -> Response:
+        job = get_job(job_id)
+        if job.state != "done":
+            raise HTTPException(409, f"job {job.id} is {job.state}; the result exists once it is done")
+        path = data.result_path(job.id)
+        if not path.is_file():
+            raise HTTPException(404, "the result file is missing from the data folder")
+        headers = {"Content-Disposition": f'attachment; filename="impasto-{job.id[:8]}.png"'} if download else {}
+        return FileResponse(path, media_type="image/png", headers=headers)
+
+    @app.get("/api/jobs/{job_id}/inputs/{which}", response_class=Response)
+    def inputs(job_id: str, which: str) -> FileResponse:
+        """The job's uploaded images: ``content`` or ``style0``, ``style1``... (for before/after, reuse)."""
+        job = get_job(job_id)
+        if which == "content":
+            up = job.content
+        elif which.startswith("style") and which[5:].isdigit() and int(which[5:]) < len(job.styles):
+            up = job.styles[int(which[5:])]
+        else:
+            raise HTTPException(404, "no such input (content, style0, style1, ...)")
+        path = data.upload_path(up.sha256, up.ext)
+        if not path.is_file():
+            raise HTTPException(404, "the input is missing from the data folder")
+        return FileResponse(path, media_type=_MEDIA.get(up.ext, "application/octet-stream"))
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: str) -> dict[str, Any]:
+        job = get_job(job_id)
+        state = manager.cancel(job.id)
+        if state is None:
+            raise HTTPException(409, f"job {job.id} has already finished ({get_job(job.id).state})")
+        return {**get_job(job.id).to_api(), "cancel": state}
+
+    @app.delete("/api/jobs/{job_id}")
+    def delete(job_id: str) -> dict[str, Any]:
+        job = get_job(job_id)
+        manager.delete(job.id)
+        return {"id": job.id, "deleted": True}
+
+    app.add_middleware(Guard, settings=settings)
+    return app
+
+
+_MEDIA = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "tif": "image/tiff",
+          "bmp": "image/bmp", "gif": "image/gif"}
+
+
+def _display_name(name: str | None, i: int) -> str:
+    """The name the user gave, as display text only (never a path): last component, printable, short."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())[:120]
+    return base or ("content" if i == 0 else f"style{i}")
+
+
+def _sse(kind: str, payload: dict[str, Any], seq: int | None = None) -> str:
+    body = json.dumps(payload, allow_nan=False, default=_json_default)
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {kind}\ndata: {body}\n\n"
+
+
+def _json_default(o: object) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return str(o)
+
+
+__all__ = ["Limits", "StudioSettings", "create_app"]

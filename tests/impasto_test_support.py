@@ -1,0 +1,97 @@
+"""Helpers shared by the tests (imported by name: ``from impasto_test_support import ...``); the
+fixtures built on them are in conftest.py. A module of its own because several test folders have a
+conftest.py, so ``from conftest import`` would be ambiguous."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, torchvision_state_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_path(env: str, default: str) -> Path:
+    """A folder shared beside the repository: ``$env`` if set, else ``default`` relative to the repo root
+    (tests and scripts only: product code never reads these)."""
+    value = os.environ.get(env)
+    return Path(value).expanduser() if value else (REPO_ROOT / default).resolve()
+
+
+SHARED_IMAGES = shared_path("IMPASTO_IMAGES", "../shared/images")
+SHARED_SEEDS = shared_path("IMPASTO_SEEDS", "../shared/seeds")
+
+
+def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
+    """A randomly initialised VGG with the real layer structure and tiny channel counts."""
+    g = torch.Generator().manual_seed(seed)
+    convs = []
+    prev = 3
+    for n, c in zip(VGG_BLOCKS[arch], widths, strict=True):
+        for _ in range(n):
+            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
+            prev = c
+    return VGGWeights(arch=arch, convs=convs, preprocess=CAFFE, source="tiny test VGG")
+
+
+def spy_objective(st: Any, spy: Callable[[torch.Tensor, Callable[[torch.Tensor], Any]], Any]) -> None:
+    """Route every loss evaluation of ``st`` through ``spy(pixels, objective)``, which must return the
+    objective's :class:`~impasto.objective.LossTerms` (possibly changed); the public seam is
+    ``StyleTransfer.objective(size)``."""
+    build = st.objective
+
+    def objective(size: tuple[int, int]) -> Callable[[torch.Tensor], Any]:
+        obj = build(size)
+        return lambda px: spy(px, obj)
+
+    st.objective = objective
+
+
+def save_tiny_weights(path: Path, arch: str = "vgg19", seed: int = 0) -> Path:
+    """The tiny VGG as a torchvision-layout .safetensors file (for the CLI's --weights)."""
+    from safetensors.torch import save_file
+
+    save_file(torchvision_state_dict(tiny_vgg(arch, seed=seed)), str(path), metadata={"preprocess": "caffe"})
+    return path
+
+
+NOBODY = 65534
+
+
+def as_unprivileged(fn: Callable[[], None]) -> None:
+    """Run ``fn`` as an ordinary user, so permission checks hold even when the tests run as root (CI).
+
+    As root: fork, drop to uid/gid 65534 (nobody) in the child, run ``fn`` there and report its failure
+    (the assertion's text) back through a pipe. Otherwise run ``fn`` here. Files ``fn`` uses must be in a
+    folder nobody can reach (see :func:`public_tmp`).
+    """
+    if os.geteuid() != 0:
+        fn()
+        return
+    import traceback
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(r)
+        status = 0
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            fn()
+        except BaseException:  # noqa: BLE001 - everything goes back to the parent
+            os.write(w, traceback.format_exc().encode()[-4000:])
+            status = 1
+        os.close(w)
+        os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        report = fh.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"as uid {NOBODY}:\n{report}"

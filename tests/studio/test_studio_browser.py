@@ -1,0 +1,95 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright (no browser download).
+
+Upload, start, watch the preview change, cancel another job, find the gallery entry, download it, and
+load the settings back by dropping the downloaded image on the page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from impasto.io import read_metadata
+
+from .conftest import ServerProcess, wait_for
+
+CHROMIUM = os.environ.get("IMPASTO_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium (.ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install '.[web]')")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
+    browser: Any, live_server: ServerProcess, studio_images: tuple[Path, Path], tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + "/")
+    page.wait_for_function("document.querySelector('#preset').options.length > 1")
+    # Every preview image the page shows, as it finishes loading (a fast run may be over before we look).
+    page.evaluate("window.shown = []; document.querySelector('#preview').addEventListener('load', "
+                  "(e) => { if (e.target.naturalWidth > 0) window.shown.push(e.target.dataset.step); })")
+
+    content, style = studio_images
+    page.set_input_files("#content-input", str(content))
+    page.set_input_files("#style-input", [str(style)])
+    page.locator("#size").fill("128")
+    page.locator("#steps").fill("400")
+    assert page.text_content("#steps-out") == "400 steps per scale"
+    page.click("#start")
+    page.wait_for_selector("#queue li", timeout=10_000)
+    job_id = live_server.client.get("/api/jobs").json()[0]["id"]
+
+    # A second job waits in the queue behind the first; cancel it from the page.
+    page.click("#start")
+    page.wait_for_selector("#queue li:has-text('queued') button.cancel-job", timeout=10_000)
+    second = live_server.client.get("/api/jobs?state=queued").json()[0]["id"]
+    assert second != job_id
+    page.click(f"#queue li[data-id='{second}'] button.cancel-job")
+    assert wait_for(live_server.client, second, timeout=10)["state"] == "cancelled"
+
+    # The first job's preview appears and then changes (at least two different steps shown).
+    page.wait_for_function("new Set(window.shown).size >= 2", timeout=60_000)
+    assert page.evaluate("document.querySelector('#preview').naturalWidth") == 128
+    page.screenshot(path=str(tmp_path / "mid-run.png"))
+
+    # The first job ends in the gallery, newest first, with before/after images and its settings.
+    assert wait_for(live_server.client, job_id, timeout=60)["state"] == "done"
+    card = page.wait_for_selector(f".card[data-id='{job_id}']", timeout=15_000)
+    page.wait_for_function(
+        f"document.querySelector(\".card[data-id='{job_id}'] img.after\").naturalWidth === 128", timeout=10_000)
+    assert "128 px" in (card.query_selector(".summary").text_content() or "")
+    page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
+
+    with page.expect_download() as dl:
+        card.query_selector("a.download").click()
+    saved = tmp_path / "download.png"
+    dl.value.save_as(str(saved))
+    meta = read_metadata(saved)
+    assert meta is not None and meta["config"]["size"] == 128 and meta["config"]["steps"] == 400
+    assert meta["studio_job"] == job_id
+
+    # Dropping (here: picking) an impasto output loads the settings it carries.
+    page.locator("#size").fill("640")
+    page.locator("#steps").fill("20")
+    page.set_input_files("#settings-input", str(saved))
+    page.wait_for_function("document.querySelector('#loaded-from').textContent.includes('download.png')")
+    assert page.input_value("#size") == "128" and page.input_value("#steps") == "400"
+    assert errors == []
+    page.close()
