@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -135,3 +136,10 @@ def test_interrupted_and_killed_runs_resume(tmp_path: Path, tiny_weights_file: P
     assert len(list(work.glob("frame_*.png"))) == 4 and not ckpt.exists()
     again = (work / "frame_00001.png").stat()
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # kept, not redone
+
+
+def test_style_options_of_a_still_image_apply(capsys: pytest.CaptureFixture[str]) -> None:
+    """Presets and config flags resolve as for a still image (``--show-config`` needs no inputs)."""
+    assert cli.main(["video", "--preset", "gatys", "--style-weight", "7", "--show-config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["style_weight"] == 7.0 and shown["pooling"] == "avg"  # the flag over the preset

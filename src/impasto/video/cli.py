@@ -121,10 +121,10 @@ def run(argv: Sequence[str]) -> int:
         if getattr(args, name, None):
             parser.error(f"--{name.replace('_', '-')} does not apply to video")
     base = None
-    if args.preset is not None:
+    if args.preset_name is not None:
         if args.config:
             raise ImpastoError("give --config or --preset, not both")
-        base = presets.preset_config(args.preset, allow_vgg19=True)
+        base = presets.preset_config(args.preset_name, allow_vgg19=True)
     if args.config:
         base = Config.from_dict(_load_config_file(args.config))
     cfg = (base if base is not None else Config()).replace(**changes_from_args(args))
@@ -133,7 +133,7 @@ def run(argv: Sequence[str]) -> int:
         return 0
     if not args.content or not args.styles or not args.output:
         parser.error("the following arguments are required: IN, STYLE, -o/--output")
-    if args.preset is not None:
+    if args.preset_name is not None:
         presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
         cfg = presets.mark_vgg19_substitute(cfg)
     cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
