@@ -77,3 +77,23 @@ def test_warm_start_and_temporal_loss_cut_flicker(tmp_path: Path, tiny_weights: 
         _run(clip, store, opts, w, cfg)
         results[name] = _warp_error([store.load(i) for i in range(4)], 2, 1)
     assert results["temporal"] < 0.5 * results["independent"], results
+
+
+def test_store_accepts_a_manifest_from_before_a_new_config_field(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from impasto.errors import ImpastoError
+    from impasto.video.stylize import _normalise_manifest
+
+    manifest = {"config": Config().to_dict(), "frames": 2}
+    store = FrameStore(tmp_path / "f", 2)
+    assert store.open(manifest, normalise=_normalise_manifest) == 0
+    path = tmp_path / "f" / FrameStore.MANIFEST
+    old = json.loads(path.read_text())
+    del old["config"]["tol_window"]  # written by a version that did not have the field: its default applies
+    path.write_text(json.dumps(old))
+    assert store.open(manifest, normalise=_normalise_manifest) == 0
+    with pytest.raises(ImpastoError, match="other settings"):
+        store.open({**manifest, "config": Config(steps=7).to_dict()}, normalise=_normalise_manifest)

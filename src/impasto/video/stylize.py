@@ -103,6 +103,13 @@ class VideoProgress:
     """``frame`` events: the frame as written ([3, H, W] in [0, 1], 8-bit values)."""
 
 
+def _normalise_manifest(m: dict[str, Any]) -> dict[str, Any]:
+    """A stored manifest's configuration with today's defaults for fields it predates (partial = default)."""
+    if isinstance(m.get("config"), dict):
+        return {**m, "config": Config.from_dict(m["config"]).to_dict()}
+    return m
+
+
 def _quantised(img: Tensor) -> Tensor:
     """What an 8-bit PNG of ``img`` holds: the loop works from these so resumes are exact."""
     return (img.clamp(0.0, 1.0) * 255.0).round() / 255.0
@@ -218,7 +225,7 @@ class VideoStylizer:
 
     def run(self) -> Iterator[VideoProgress]:
         opts = self.options
-        first = self.store.open(self.manifest, restart=self.restart)
+        first = self.store.open(self.manifest, restart=self.restart, normalise=_normalise_manifest)
         t0 = time.perf_counter()
         remaining_after = [0] * self.n
         for k in range(self.n - 2, -1, -1):
