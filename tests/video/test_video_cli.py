@@ -16,6 +16,8 @@ from impasto import cli
 from impasto.io import load_image, read_metadata, save_image
 from impasto.video.io import has_audio_stream, probe_video
 
+pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
+
 
 def _style(tmp_path: Path) -> Path:
     return save_image(scene(64, 64, seed=5).flip(0), tmp_path / "style.png")

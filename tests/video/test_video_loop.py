@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from video_helpers import pan_frames, scene
 
@@ -13,6 +14,8 @@ from impasto.vgg import VGGWeights
 from impasto.video.flow import warp
 from impasto.video.io import Clip, FrameStore, _to_u8
 from impasto.video.stylize import VideoOptions, VideoStylizer
+
+pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
 
 
 def _clip(n: int = 3, h: int = 32, w: int = 40, dx: int = 2, dy: int = 1) -> Clip:
@@ -81,8 +84,6 @@ def test_warm_start_and_temporal_loss_cut_flicker(tmp_path: Path, tiny_weights: 
 
 def test_store_accepts_a_manifest_from_before_a_new_config_field(tmp_path: Path) -> None:
     import json
-
-    import pytest
 
     from impasto.errors import ImpastoError
     from impasto.video.stylize import _normalise_manifest
