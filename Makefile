@@ -32,7 +32,7 @@ studio-load: $(STAMP)
 	IMPASTO_STUDIO_LOAD_SECONDS=30 $(PY) -m pytest -q tests/studio/test_studio_load.py
 
 bench: $(STAMP)
-	$(PY) -m impasto.bench
+	IMPASTO_IMAGES=$${IMPASTO_IMAGES:-../shared/images} $(PY) -m impasto.bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts

@@ -49,13 +49,14 @@ def test_luminance_mode_keeps_content_chroma() -> None:
 
 def test_luminance_mode_optimises_grey_inputs() -> None:
     st = StyleTransfer(_tiny(1), [_tiny(2)], _cfg(preserve_color="luminance", steps=0))
-    assert torch.equal(st.content[0], st.content[1]) and torch.equal(st.styles[0][0], st.styles[0][2])
+    assert torch.equal(st.inputs.content[0], st.inputs.content[1])
+    assert torch.equal(st.inputs.styles[0][0], st.inputs.styles[0][2])
 
 
 def test_match_mode_recolours_the_style_to_the_content() -> None:
     content, style = _tiny(3), _tiny(4) ** 3
     st = StyleTransfer(content, [style], _cfg(preserve_color="match", steps=0))
-    mu_s, _ = color_stats(st.styles[0])
+    mu_s, _ = color_stats(st.inputs.styles[0])
     mu_c, _ = color_stats(content)
     assert torch.allclose(mu_s, mu_c, atol=0.02)  # clamping to [0, 1] moves it slightly
 

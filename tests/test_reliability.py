@@ -98,25 +98,28 @@ def test_png_whose_zlib_stream_ends_half_way_is_refused(tmp_path: Path) -> None:
 
 
 # -- decoder warnings do not leak to stderr ---------------------------------------------------------
-def test_pil_warnings_do_not_reach_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    # A palette image with bytes transparency makes Pillow warn when converting.
-    img = Image.new("P", (8, 8))
-    img.putpalette(list(range(256)) * 3)
-    img.info["transparency"] = bytes(range(200))
-    p = tmp_path / "p.gif"
-    img.save(p, transparency=0)
-    with Image.open(p) as im:
-        im.info["transparency"] = b"\x00" * 10
+def test_decoder_warnings_do_not_reach_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python warning (Pillow: corrupt EXIF, odd TIFF tags) and a C library's write to file descriptor 2
+    (libtiff, libpng) during decoding stay out of the one-line error output."""
     import warnings
 
+    real = imageio.pil_to_loaded
+
+    def noisy(img: Image.Image, path: Path | None = None) -> imageio.LoadedImage:
+        warnings.warn("Possibly corrupt EXIF data", UserWarning, stacklevel=1)
+        os.write(2, b"TIFFReadDirectory: Warning, Unknown field with tag 65000\n")
+        return real(img, path)
+
+    monkeypatch.setattr(imageio, "pil_to_loaded", noisy)
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.png")
     with warnings.catch_warnings():
         warnings.simplefilter("always")
-        load_image(p)
-        tiff = tmp_path / "t.tif"
-        Image.new("RGB", (4, 4)).save(tiff, tiffinfo={270: "x", 65000: b"\x00\x01"})
-        load_image(tiff)
+        assert load_image(tmp_path / "x.png").rgb.shape == (3, 4, 4)
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+    os.write(2, b"after\n")  # stderr itself is back
+    assert capfd.readouterr().err == "after\n"
 
 
 # -- IMPASTO_CACHE with an unknown user ----------------------------------------------------------------
@@ -262,3 +265,17 @@ def test_full_disk_animation_is_one_line_error(tmp_path: Path) -> None:
         pytest.skip("no /dev/full")
     with pytest.raises(ImpastoError):
         animate.write_animation([_rgb()], "/dev/full")
+
+
+def test_save_result_rescues_even_when_the_metadata_broke_the_save(tmp_path: Path) -> None:
+    res = save_result(_rgb(), tmp_path / "out.jpg", metadata={"bad": object()})
+    assert res.rescued and "JSON-serialisable" in (res.problem or "")
+    assert res.path == tmp_path / "out.rescued.png" and read_metadata(res.path) is None
+    assert load_image(res.path).rgb.shape == (3, 8, 8) and not (tmp_path / "out.jpg").exists()
+
+
+def test_save_result_falls_back_to_another_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = tmp_path / "removed-during-the-run"
+    monkeypatch.chdir(tmp_path)
+    res = save_result(_rgb(), gone / "out.png")
+    assert res.rescued and res.path == tmp_path / "out.rescued.png" and "does not exist" in (res.problem or "")

@@ -200,3 +200,32 @@ def test_config_file_round_trip(small_images: tuple[Path, Path], tmp_path: Path)
     a = torch.from_numpy(np.asarray(Image.open(first)).copy())
     b = torch.from_numpy(np.asarray(Image.open(second)).copy())
     assert torch.equal(a, b)  # same configuration and seed: the same image
+
+
+def test_a_finished_result_is_never_lost_when_its_folder_vanishes(
+    small_images: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    content, style = small_images
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    real_run = engine.StyleTransfer.run
+
+    def vanish(self: engine.StyleTransfer, image_every: int = 0) -> Iterator[engine.Progress]:
+        for ev in real_run(self, image_every):
+            if ev.done:
+                shutil.rmtree(gone)  # the output folder disappears while the last step runs
+            yield ev
+
+    monkeypatch.setattr(engine.StyleTransfer, "run", vanish)
+    capsys.readouterr()
+    assert cli.main([str(content), str(style), "-o", str(gone / "o.png"), *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    rescued = here / "o.rescued.png"
+    assert err.count("\n") == 0 and str(rescued) in err
+    assert read_metadata(rescued) is not None  # the result, with its configuration

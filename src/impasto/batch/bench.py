@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table(json.loads(Path(args.table).read_text())))
         return 0
     root = default_images_dir()
+    if root is None:
+        print("bench: set IMPASTO_IMAGES to the folder of the shared images (e.g. ../shared/images)", file=sys.stderr)
+        return 2
     contents = [str(root / n) for n in PHOTOS]
     styles = [str(root / n) for n in PAINTINGS]
     missing = [x for x in contents + styles if not os.path.isfile(x)]

@@ -1,4 +1,5 @@
 """``python -m impasto.bench [perf] ARGS`` runs the speed benchmark (the default, as before);
+``python -m impasto.bench protocol ARGS`` the interleaved step-time protocol;
 ``python -m impasto.bench quality CONTENT STYLE RESULT...`` runs the quality judge."""
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from impasto.bench.quality import main as quality_main
 
             return quality_main(args[1:])
+        if args and args[0] == "protocol":
+            from impasto.bench.protocol import main as protocol_main
+
+            return protocol_main(args[1:])
         if args and args[0] == "perf":
             args = args[1:]
         from impasto.bench.perf import main as perf_main

@@ -272,7 +272,7 @@ def execute(cfg: Config, content_path: str, styles: list[str], output: str, fron
     """Run (or continue) one stylisation to ``output``, with progress, checkpoints and signals."""
     from impasto.checkpoint import file_sha256, resume, save_checkpoint
     from impasto.engine import StyleTransfer
-    from impasto.io import check_output_path, load_image, save_image
+    from impasto.io import check_output_path, load_image, save_image, save_result
     from impasto.io.atomic import check_writable
 
     inputs = [content_path, *styles] + ([cfg.init_file] if cfg.init_file else []) + ([cfg.mask] if cfg.mask else [])
@@ -360,10 +360,14 @@ def execute(cfg: Config, content_path: str, styles: list[str], output: str, fron
                       "resumed_from_step": done_before or None,
                       "loss_history": {"columns": ["step", "loss", "content", "style", "tv"],
                                        "rows": thin_history(history, MAX_HISTORY_ROWS)}}
-        written = _save_result(result.image, out, content.alpha, final_meta, inputs)
+        saved = save_result(result.image, out, alpha=content.alpha, metadata=final_meta, inputs=inputs)
+        written = saved.path
         if wrote_ckpt or resume_from is not None:
             # The result is safely on disk: the checkpoint has done its job.
             ckpt_path.unlink(missing_ok=True)
+    if saved.rescued:
+        print(f"impasto: error: {saved.message()}", file=sys.stderr)
+        return EXIT_USAGE
     if gif_path is not None:
         from impasto.viz.animate import write_animation
 
@@ -389,23 +393,6 @@ def thin_history(rows: list[list[float]], limit: int) -> list[list[float]]:
     stride = math.ceil(len(rows) / limit)
     kept = rows[::stride]
     return kept if kept[-1] is rows[-1] else [*kept[: limit - 1], rows[-1]]
-
-
-def _save_result(image: Any, out: Path, alpha: Any, meta: dict[str, Any], inputs: Sequence[str]) -> Path:
-    """Save the finished image; if the requested file cannot be written, a PNG next to it (or in the
-    current folder) keeps the result, and the message says where."""
-    from impasto.io import save_image
-
-    try:
-        return save_image(image, out, alpha=alpha, metadata=meta, inputs=inputs)
-    except (ImpastoError, ValueError) as first:
-        for fallback in (out.with_name(f"{out.stem}.rescued.png"), Path.cwd() / f"impasto-rescued-{os.getpid()}.png"):
-            try:
-                saved = save_image(image, fallback, alpha=alpha, metadata=meta, inputs=inputs)
-            except (ImpastoError, ValueError):
-                continue
-            raise ImpastoError(f"could not write {out} ({first}); the result is saved to {saved}") from None
-        raise
 
 
 def _print_or_fail(text: str) -> None:

@@ -5,6 +5,8 @@ from impasto.io.images import (
     MAX_PIXELS,
     OUTPUT_EXTENSIONS,
     LoadedImage,
+    SavedResult,
+    bound_metadata,
     check_output_path,
     default_content_path,
     default_style_path,
@@ -13,12 +15,13 @@ from impasto.io.images import (
     resize_long_side,
     resize_to,
     save_image,
+    save_result,
     scaled_size,
     to_pil,
 )
 
 __all__ = [
-    "MAX_PIXELS", "OUTPUT_EXTENSIONS", "LoadedImage", "atomic_write", "check_output_path", "check_writable",
-    "default_content_path", "default_style_path", "load_image", "read_metadata", "resize_long_side", "resize_to",
-    "save_image", "scaled_size", "to_pil",
+    "MAX_PIXELS", "OUTPUT_EXTENSIONS", "LoadedImage", "SavedResult", "atomic_write", "bound_metadata",
+    "check_output_path", "check_writable", "default_content_path", "default_style_path", "load_image",
+    "read_metadata", "resize_long_side", "resize_to", "save_image", "save_result", "scaled_size", "to_pil",
 ]

@@ -63,6 +63,9 @@ __all__ = [
 # from the header *before* decoding so a decompression bomb costs nothing.  Read at call time, so tests
 # (or a server wanting a tighter limit) can change it.
 MAX_PIXELS: int = 2 * 89_478_485
+MAX_ASPECT = 32
+"""Longest side over shortest side of an image impasto accepts: a 1x5000 strip holds no picture to style
+(the network would see it upsampled to 16x80000, or refuse it)."""
 
 # Extension -> Pillow format name.  Only formats we can write faithfully and embed metadata into.
 _FORMATS: dict[str, str] = {
@@ -189,6 +192,13 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
             # the C stderr; the CLI promises one line, and a problem that matters raises below anyway.
             warnings.simplefilter("ignore")
             img = _open_image(p)
+            w, h = img.size
+            if min(w, h) >= 1 and max(w, h) > MAX_ASPECT * min(w, h):
+                img.close()
+                raise ImpastoError(
+                    f"{p} is {w}x{h} pixels: too thin to style (the sides may differ at most {MAX_ASPECT}:1); "
+                    "crop it first"
+                )
             with img:
                 try:
                     # Force the full decode now: Pillow decodes lazily, and a truncated file only fails here.
