@@ -110,7 +110,8 @@ def test_interrupted_and_killed_runs_resume(tmp_path: Path, tiny_weights_file: P
     work = tmp_path / "out.mp4.frames"
     ckpt = work / ".impasto-checkpoint.pt"
     args = ["video", str(clip), str(_style(tmp_path)), "-o", str(out), *_fast(tiny_weights_file),
-            "--steps", "10", "--frame-steps", "40", "--checkpoint-every", "5", "--keep-frames"]
+            "--steps", "10", "--frame-steps", "300", "--checkpoint-every", "5", "--keep-frames"]
+    # 300 steps per later frame: long enough (about a second) that the signals below land mid-frame.
     # 1. SIGTERM in frame 2: the run stops at the next step, checkpoints it, says so and exits 130.
     proc = _start(args)
     _wait_for(work / "frame_00001.png", ckpt, proc=proc)

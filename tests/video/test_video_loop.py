@@ -98,3 +98,17 @@ def test_store_accepts_a_manifest_from_before_a_new_config_field(tmp_path: Path)
     assert store.open(manifest, normalise=_normalise_manifest) == 0
     with pytest.raises(ImpastoError, match="other settings"):
         store.open({**manifest, "config": Config(steps=7).to_dict()}, normalise=_normalise_manifest)
+
+
+def test_later_frames_run_single_scale_with_a_quarter_of_the_steps(tmp_path: Path,
+                                                                    tiny_weights: Callable[..., VGGWeights]) -> None:
+    clip = _clip()
+    cfg = Config(size=40, start_size=16, steps=100)
+    job = VideoStylizer(clip, [scene(48, 48)], cfg, FrameStore(tmp_path / "s", 3), VideoOptions(),
+                        weights=tiny_weights())
+    assert len(job.frame_config(0).scale_sizes(40)) > 1 and job.frame_steps_total(0) > 100  # frame 1: as given
+    later = job.frame_config(1)
+    assert later.steps == 25 and later.start_size is None and job.frame_steps_total(1) == 25
+    independent = VideoStylizer(clip, [scene(48, 48)], cfg, FrameStore(tmp_path / "i", 3),
+                                VideoOptions(warm_start=False, temporal_weight=0.0), weights=tiny_weights())
+    assert independent.frame_steps_total(1) == independent.frame_steps_total(0)
