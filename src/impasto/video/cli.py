@@ -112,23 +112,14 @@ def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
 
 def run(argv: Sequence[str]) -> int:
     from impasto import presets
-    from impasto.cli.flags import changes_from_args
-    from impasto.cli.run import StopSignals, _load_config_file, expand_styles, resolve_region_styles
-    from impasto.config import Config
+    from impasto.cli.run import StopSignals, expand_styles, resolve_config, resolve_region_styles
 
     parser = build_parser()
     args = parser.parse_args(list(argv))
     for name in _UNUSED_FLAGS:
         if getattr(args, name, None):
             parser.error(f"--{name.replace('_', '-')} does not apply to video")
-    base = None
-    if args.preset_name is not None:
-        if args.config:
-            raise ImpastoError("give --config or --preset, not both")
-        base = presets.preset_config(args.preset_name, allow_vgg19=True)
-    if args.config:
-        base = Config.from_dict(_load_config_file(args.config))
-    cfg = (base if base is not None else Config()).replace(**changes_from_args(args))
+    cfg = resolve_config(args)
     if args.show_config:
         print(cfg.to_json())
         return 0
