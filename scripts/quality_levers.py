@@ -33,8 +33,17 @@ from impasto.vgg import load_weights
 
 def run_variant(name: str, changes: dict[str, Any], content: Path, style: Path, size: int, out: Path,
                 judge: QualityJudge, weights: Any) -> dict[str, Any]:
+    changes = dict(changes)
+    init = changes.pop("_init", None)
     cfg = Config(size=size).replace(**changes)
-    st = StyleTransfer(content, [style], cfg, weights=weights)
+    init_image = None
+    if init == "match":
+        # The photo recoloured to the painting's RGB mean and covariance: the palette, the slowest part of
+        # the style for the optimiser, is there from the first step.
+        from impasto.losses.color import match_color
+
+        init_image = match_color(load_image(content).rgb, load_image(style).rgb)
+    st = StyleTransfer(content, [style], cfg, weights=weights, init_image=init_image)
     ends = list(accumulate(st.steps))
     final_hw = st.sizes[-1]
     unit = step_flops(*final_hw).total

@@ -12,14 +12,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """../shared (images/ and reference/): from IMPASTO_IMAGES (its images folder), else next to the repo
+    (a git worktree under wt/ looks one level further up)."""
+    env = os.environ.get("IMPASTO_IMAGES")
+    if env:
+        return Path(env).resolve().parent
+    for up in (ROOT.parent, ROOT.parent.parent):
+        if (up / "shared" / "images").is_dir():
+            return up / "shared"
+    return ROOT.parent / "shared"
 PANEL_H = 256
-TEXT_H = 58
+TEXT_H = 72
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -36,7 +49,7 @@ def _panel(path: Path, title: str, lines: list[str]) -> Image.Image:
         im = f.convert("RGB")
     w = max(1, round(im.width * PANEL_H / im.height))
     im = im.resize((w, PANEL_H), Image.Resampling.LANCZOS)
-    w = max(w, 190)
+    w = max(w, 250)
     panel = Image.new("RGB", (w, PANEL_H + TEXT_H), "white")
     panel.paste(im, ((w - im.width) // 2, 0))
     d = ImageDraw.Draw(panel)
@@ -50,6 +63,8 @@ def _panel(path: Path, title: str, lines: list[str]) -> Image.Image:
 def _score_lines(r: dict[str, Any]) -> list[str]:
     s = r["scores"]
     secs = f"{r['seconds']:.0f} s" if "seconds" in r else "GPU, 1000 iterations"
+    if "cost_final_steps" in r:
+        secs = f"{r['cost_final_steps']:.0f} final-size steps"
     if "predicted_seconds" in r:
         secs += f" (idle est. {r['predicted_seconds']:.0f} s)"
     return [secs, f"style {s['style']:.3f}  deep {s['deep']:.3f}",
@@ -68,8 +83,11 @@ def strip(row: dict[str, Any], shared: Path, size: int, with_before: bool) -> Im
         panels.append(_panel(shared / row["reference"]["image"], "reference (neural-style)",
                              _score_lines(row["reference"])))
     if with_before and "before" in row:
-        panels.append(_panel(Path(row["before"]["image"]), f"impasto before, {size} px", _score_lines(row["before"])))
-    panels.append(_panel(Path(row["after"]["image"]), f"impasto default, {size} px", _score_lines(row["after"])))
+        panels.append(_panel(Path(row["before"]["image"]), f"impasto default, {size} px", _score_lines(row["before"])))
+    after = row["after"].get("variant")
+    names = {"match100": "palette start", "match50": "palette start, 50 steps"}
+    title = f"impasto {names.get(after, after)}, {size} px" if after else f"impasto new default, {size} px"
+    panels.append(_panel(Path(row["after"]["image"]), title, _score_lines(row["after"])))
     gap = 6
     out = Image.new("RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), PANEL_H + TEXT_H), "white")
     x = 0
@@ -82,10 +100,11 @@ def strip(row: dict[str, Any], shared: Path, size: int, with_before: bool) -> Im
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("table", type=Path, help="JSON written by scripts/quality_table.py")
-    p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    p.add_argument("--shared", type=Path, default=None)
     p.add_argument("--out", type=Path, default=ROOT / "out" / "strips")
     p.add_argument("--with-before", action="store_true")
     a = p.parse_args()
+    a.shared = a.shared or shared_dir()
     doc = json.loads(a.table.read_text())
     a.out.mkdir(parents=True, exist_ok=True)
     for name, row in doc["pairs"].items():

@@ -40,3 +40,45 @@ def test_step_ratio_spreads_steps_towards_the_cheap_scales() -> None:
     assert [n for _, n in cfg.replace(steps=2, step_ratio=0.1).schedule(384, 512)] == [2, 1, 1, 1, 1]
     with pytest.raises(ImpastoError, match="step_ratio must be between 0.05 and 4"):
         Config(step_ratio=0.0)
+
+
+def test_palette_start_has_the_paintings_colour_statistics() -> None:
+    import torch
+
+    from impasto.inputs import initial_image, palette_start
+    from impasto.losses.color import color_stats
+    from impasto.vgg import CAFFE
+
+    g = torch.Generator().manual_seed(0)
+    content = 0.4 + 0.1 * torch.rand(3, 16, 20, generator=g)
+    a = 0.3 + 0.2 * torch.rand(3, 12, 12, generator=g)
+    b = 0.5 + 0.1 * torch.rand(3, 12, 12, generator=g)
+    mu_a, cov_a = color_stats(a)
+    start = palette_start(content, [a])
+    mu, cov = color_stats(start)
+    assert torch.allclose(mu, mu_a, atol=1e-6) and torch.allclose(cov, cov_a, atol=1e-6)
+    # Two paintings, weighted 3:1: the mixture's moments (equal-size images: their pixels pooled 3:1).
+    mix = palette_start(content, [a, b], [0.75, 0.25])
+    pooled = torch.cat([a, a, a, b], dim=2)
+    mu_p, cov_p = color_stats(pooled)
+    mu_m, cov_m = color_stats(mix)
+    assert torch.allclose(mu_m, mu_p, atol=1e-6) and torch.allclose(cov_m, cov_p, atol=1e-6)
+    cfg = Config(init="palette")
+    x = initial_image(cfg, content, (8, 10), CAFFE, styles=[a])
+    assert x.shape == (1, 3, 8, 10)
+    with pytest.raises(ImpastoError, match="init 'palette' needs the style images"):
+        initial_image(cfg, content, (8, 10), CAFFE)
+
+
+def test_palette_start_through_the_engine(small_images: tuple, tiny_weights) -> None:  # type: ignore[type-arg,no-untyped-def]
+    import torch
+
+    from impasto.engine import StyleTransfer
+    from impasto.inputs import palette_start
+    from impasto.io import resize_to
+
+    content, style = small_images
+    st = StyleTransfer(content, [style], Config(size=32, start_size=None, steps=1, init="palette"),
+                       weights=tiny_weights())
+    want = resize_to(palette_start(st.inputs.content, st.inputs.styles, st.inputs.blend), st.sizes[0])
+    assert torch.allclose(st.initial[0], want.clamp(0, 1), atol=1e-6)

@@ -98,8 +98,23 @@ class Inputs:
         return cls(content_t, style_rgb, rgb, [w / total for w in bw], regions)
 
 
-def initial_image(cfg: Config, content: Tensor, size: tuple[int, int], preprocess: Preprocess) -> Tensor:
-    """Starting pixels [1, 3, H, W] in [0, 1] (before scaling by pixel_scale)."""
+def palette_start(content: Tensor, styles: Sequence[Tensor], blend: Sequence[float] | None = None) -> Tensor:
+    """The photo recoloured to the paintings' colour mean and covariance (their blend's mixture).
+
+    Why start there (``init="palette"``): the palette is the lowest-frequency part of a style and the
+    slowest for L-BFGS to reach from the photo on hundreds of thousands of pixels; started with it, a
+    run spends its steps on texture and structure (issue 10, docs/quality.md)."""
+    if not styles:
+        raise ImpastoError("init 'palette' needs at least one style image")
+    weights = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    mu, cov = color.blended_stats(list(styles), weights)
+    return color.match_color_stats(content, mu, cov)
+
+
+def initial_image(cfg: Config, content: Tensor, size: tuple[int, int], preprocess: Preprocess,
+                  styles: Sequence[Tensor] | None = None, blend: Sequence[float] | None = None) -> Tensor:
+    """Starting pixels [1, 3, H, W] in [0, 1] (before scaling by pixel_scale). ``styles`` and ``blend``
+    (the prepared :class:`Inputs`') are needed for ``init="palette"`` only."""
     resized = resize_to(content, size).unsqueeze(0)
     # Noise comes from a CPU generator so a seed gives the same start on every device.
     gen = torch.Generator().manual_seed(seed_of(cfg))
@@ -114,6 +129,10 @@ def initial_image(cfg: Config, content: Tensor, size: tuple[int, int], preproces
         noise = centre + cfg.noise_scale * (2.0 * torch.rand(shape, generator=gen) - 1.0)
     if cfg.init == "content":
         x = resized
+    elif cfg.init == "palette":
+        if styles is None:
+            raise ImpastoError("init 'palette' needs the style images (pass styles to initial_image)")
+        x = resize_to(palette_start(content, styles, blend), size).unsqueeze(0)
     elif cfg.init == "noise":
         x = noise
     elif cfg.init == "white":

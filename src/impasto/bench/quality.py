@@ -240,10 +240,11 @@ class PlotPoint:
 
 
 def plot_tradeoff(points: Sequence[PlotPoint], path: str | os.PathLike[str], title: str = "") -> None:
-    """Content distance (x) against style distance (y), each point labelled with its wall time.
+    """Content distance (x) against style distance (left) and deep distance (right), one numbered
+    marker per result; the legend gives each number's label and wall time.
 
     Down and left is better on both axes; a point that moves down at equal x bought stylisation without
-    losing the photo. The deep distance is drawn as a hollow marker above or below each point."""
+    losing the photo."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,24 +252,23 @@ def plot_tradeoff(points: Sequence[PlotPoint], path: str | os.PathLike[str], tit
 
     from impasto.io import atomic_write
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
-    for i, p in enumerate(points):
-        colour = "black" if p.reference else f"C{i % 10}"
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.6))
+    for i, p in enumerate(points, start=1):
+        colour = "black" if p.reference else f"C{(i - 1) % 10}"
         marker = "*" if p.reference else "o"
-        ax.scatter([p.scores.content], [p.scores.style], s=140 if p.reference else 60, marker=marker,
-                   color=colour, zorder=3, label=f"{p.label}" + (f" ({p.seconds:.0f} s)" if p.seconds else ""))
-        ax.scatter([p.scores.content], [p.scores.deep], s=40, marker=marker, facecolors="none",
-                   edgecolors=colour, zorder=2)
-        ax.plot([p.scores.content] * 2, [p.scores.style, p.scores.deep], color=colour, lw=0.6, ls=":")
-        text = p.label + (f"\n{p.seconds:.0f} s" if p.seconds is not None else "")
-        ax.annotate(text, (p.scores.content, p.scores.style), textcoords="offset points", xytext=(6, 4),
-                    fontsize=7.5)
-    ax.set_xlabel("content distance (relu3_3, relative) →  less like the photo")
-    ax.set_ylabel("style distance (Gram, relu1_2..relu4_3; hollow: deep relu5_2)")
-    ax.set_title(title or "quality trade-off (lower is better on both axes)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+        secs = f", {p.seconds:.0f} s" if p.seconds is not None else ""
+        for ax, y in zip(axes, (p.scores.style, p.scores.deep)):
+            ax.scatter([p.scores.content], [y], s=150 if p.reference else 60, marker=marker, color=colour, zorder=3,
+                       label=f"{i}: {p.label}{secs}" if ax is axes[0] else None)
+            ax.annotate(str(i), (p.scores.content, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    axes[0].set_ylabel("style distance (Gram, relu1_2 … relu4_3)")
+    axes[1].set_ylabel("deep distance (Gram, relu5_2)")
+    for ax in axes:
+        ax.set_xlabel("content distance (relu3_3) → less like the photo")
+        ax.grid(alpha=0.3)
+    fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(title or "quality trade-off (lower is better on every axis)", fontsize=10)
+    fig.tight_layout(rect=(0.0, 0.05 + 0.035 * ((len(points) + 1) // 2), 1.0, 1.0))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, lambda fh: fig.savefig(fh, dpi=110, format="png"))

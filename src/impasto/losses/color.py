@@ -82,10 +82,26 @@ def match_color(source: Tensor, target: Tensor, clamp: bool = True) -> Tensor:
     rotation of the colour axes when the covariances commute. Clamping to [0, 1] afterwards (the
     default) can move the statistics slightly where colours leave the gamut.
     """
-    _check(source, "colour-match source")
     _check(target, "colour-match target")
+    return match_color_stats(source, *color_stats(target), clamp=clamp)
+
+
+def blended_stats(images: list[Tensor], weights: list[float]) -> tuple[Tensor, Tensor]:
+    """Mean and covariance of the mixture of several images' colours, image i drawn with weight w_i
+    (weights summing to 1): μ = Σ w_i μ_i, Σ = Σ w_i (Σ_i + μ_i μ_iᵀ) − μ μᵀ."""
+    stats = [color_stats(x) for x in images]
+    mu = sum((w * m for (m, _), w in zip(stats, weights)), torch.zeros(3, dtype=torch.float64))
+    second = sum((w * (c + torch.outer(m, m)) for (m, c), w in zip(stats, weights)),
+                 torch.zeros(3, 3, dtype=torch.float64))
+    return mu, second - torch.outer(mu, mu)
+
+
+def match_color_stats(source: Tensor, mu_t: Tensor, cov_t: Tensor, clamp: bool = True) -> Tensor:
+    """``source`` recoloured to the colour mean ``mu_t`` [3] and covariance ``cov_t`` [3, 3] (see
+    :func:`match_color`)."""
+    _check(source, "colour-match source")
     mu_s, cov_s = color_stats(source)
-    mu_t, cov_t = color_stats(target)
+    mu_t, cov_t = mu_t.double(), cov_t.double()
     a = _sym_sqrt(cov_t) @ _sym_sqrt(cov_s, inverse=True)
     x = source.reshape(3, -1).double()
     y = a @ (x - mu_s.unsqueeze(1)) + mu_t.unsqueeze(1)
