@@ -15,9 +15,10 @@ working size, vectors scaled), mean squared difference to stylised frame t over 
 pixels (mask > 0.5), in 0-255 units, averaged over the four frame pairs. The same number for the content
 frames themselves is the floor that the flow's own error sets.
 
-Style distance: relative Gram distance ||G(x) − G(s)||_F / ||G(s)||_F at VGG19 conv1_2, conv2_2, conv3_3
-and conv4_3 (post-ReLU: impasto's relu1_2 ... relu4_3, layers the objective does not use), averaged over
-layers and frames; s is the style image at the size the run uses for it. Frame 1 is the same in all
+Style distance: the project's judge (``impasto.bench.quality``): relative Gram distance ||G(x) − G(s)||_F /
+||G(s)||_F at VGG19 conv1_2, conv2_2, conv3_3 and conv4_3 (post-ReLU: impasto's relu1_2 ... relu4_3,
+layers the objective does not use), averaged over layers and frames; s is the painting at the result's
+size. Its content and colour distances are recorded too. Frame 1 is the same in all
 three runs, so it is computed once.
 Seconds per frame are wall times of frames 2-5 (frame 1 separately) and depend on the machine's load:
 the JSON records ``os.getloadavg()``.
@@ -49,8 +50,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = next((p / "shared" for p in ROOT.parents if (p / "shared" / "video").is_dir()), ROOT.parent / "shared")
 CLIP = SHARED / "video" / "marple8"
 STYLE = SHARED / "images" / "starry_night.jpg"
-# Caffe's conv1_2, conv2_2, conv3_3, conv4_3 (post-ReLU there; impasto calls those relu*).
-DIST_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
 
 def load_clip(size: int) -> tuple[Clip, list[torch.Tensor], list[torch.Tensor]]:
@@ -76,27 +75,21 @@ def temporal_error(frames: list[torch.Tensor], flows: list[torch.Tensor], masks:
     return sum(errs) / len(errs)
 
 
-class StyleDistance:
-    """Relative Gram distance to the style image at layers outside the objective."""
+class Judge:
+    """The project's independent judge (:mod:`impasto.bench.quality`), one per content frame: the style
+    score is the relative Gram distance at relu1_2, relu2_2, relu3_3, relu4_3, layers the objective does
+    not read; content and colour distances come along."""
 
-    def __init__(self, style: torch.Tensor, long_side: int) -> None:
-        from impasto.losses import gram_matrix
-        from impasto.vgg import VGGFeatures
+    def __init__(self, content: list[torch.Tensor], style: torch.Tensor) -> None:
+        from impasto.bench.quality import QualityJudge
 
-        self.gram = gram_matrix
-        self.model = VGGFeatures(load_weights(None), list(DIST_LAYERS), "max")
-        s = resize_to(style, scaled_size(int(style.shape[1]), int(style.shape[2]), long_side))
-        self.target = self._grams(s)
+        weights = load_weights(None)
+        self.judges = [QualityJudge(c, style, weights=weights) for c in content]
 
-    @torch.no_grad()
-    def _grams(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.model(img.unsqueeze(0))
-        return {n: self.gram(feats[n], "chw") for n in DIST_LAYERS}
-
-    def __call__(self, img: torch.Tensor) -> float:
-        g = self._grams(img)
-        return sum(float((g[n] - self.target[n]).norm() / self.target[n].norm()) for n in DIST_LAYERS) / len(
-            DIST_LAYERS)
+    def __call__(self, frames: list[torch.Tensor]) -> dict[str, float]:
+        scores = [j(f) for j, f in zip(self.judges, frames, strict=True)]
+        return {k: round(sum(getattr(sc, k) for sc in scores) / len(scores), 4)
+                for k in ("style", "deep", "content", "color")}
 
 
 def run_method(clip: Clip, style: torch.Tensor, cfg: Config, opts: VideoOptions, work: Path,
@@ -141,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     style = load_image(args.style).rgb
     cfg = Config(size=args.size, start_size=None, steps=args.steps, device="cpu" if not torch.cuda.is_available()
                  else "cuda")
-    dist = StyleDistance(style, args.size)
     content = [clip.frame(i) for i in range(len(clip.frames))]
+    judge = Judge(content, style)
     ck = args.checkpoint_every
     methods: list[tuple[str, VideoOptions]] = [
         ("independent", VideoOptions(warm_start=False, temporal_weight=0.0, checkpoint_every=ck)),
@@ -172,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps_first_frame": args.steps,
             "steps_later_frames": args.steps if not opts.warm_start else args.frame_steps,
             "temporal_error": round(temporal_error(frames, flows, masks), 3),
-            "style_distance": round(sum(dist(f) for f in frames) / len(frames), 4),
+            **{f"judge_{k}": v for k, v in judge(frames).items()},
             "seconds_first_frame": round(secs[0], 2),
             "seconds_per_later_frame": round(sum(secs[1:]) / len(secs[1:]), 2),
             "wall_seconds_this_run": round(time.perf_counter() - t0, 1),
@@ -181,14 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     base = rows[0]
     for r in rows:
         r["temporal_error_vs_independent"] = round(r["temporal_error"] / base["temporal_error"], 4)
-        r["style_distance_vs_independent"] = round(r["style_distance"] / base["style_distance"], 4)
+        r["style_distance_vs_independent"] = round(r["judge_style"] / base["judge_style"], 4)
     report = {
         "what": "temporal error (masked MSE, 0-255 units, reference DeepFlow flow) and style distance on marple8",
         "command": "PYTHONPATH=src .venv/bin/python scripts/video_report.py " + " ".join(sys.argv[1:]),
         "size": [int(clip.frames[0].shape[1]), int(clip.frames[0].shape[2])],
         "style": Path(args.style).name,
         "content_frames_temporal_error": round(temporal_error(content, flows, masks), 3),
-        "style_distance_layers": list(DIST_LAYERS),
+        "style_distance": "impasto.bench.quality judge, style score (relative Gram distance at relu1_2, relu2_2, "
+                          "relu3_3, relu4_3), mean over the five frames; judge_deep/content/color likewise",
         "rows": rows,
         "device": ("cuda: " + torch.cuda.get_device_name()) if torch.cuda.is_available() else (
             f"cpu ({platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()})"),
@@ -200,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'method':<44} {'temporal error':>15} {'vs (a)':>8} {'style dist':>11} {'vs (a)':>8} {'s/frame':>8}")
     for r in rows:
         print(f"{r['method']:<44} {r['temporal_error']:>15.2f} {r['temporal_error_vs_independent']:>8.3f} "
-              f"{r['style_distance']:>11.4f} {r['style_distance_vs_independent']:>8.3f} "
+              f"{r['judge_style']:>11.4f} {r['style_distance_vs_independent']:>8.3f} "
               f"{r['seconds_per_later_frame'] or 0:>8.2f}")
     print(f"(content frames themselves: {report['content_frames_temporal_error']:.2f}; "
           f"load {report['loadavg_before']})")

@@ -68,3 +68,17 @@ def test_palette_start_has_the_paintings_colour_statistics() -> None:
     assert x.shape == (1, 3, 8, 10)
     with pytest.raises(ImpastoError, match="init 'palette' needs the style images"):
         initial_image(cfg, content, (8, 10), CAFFE)
+
+
+def test_palette_start_through_the_engine(small_images: tuple, tiny_weights) -> None:  # type: ignore[type-arg,no-untyped-def]
+    import torch
+
+    from impasto.engine import StyleTransfer
+    from impasto.inputs import palette_start
+    from impasto.io import resize_to
+
+    content, style = small_images
+    st = StyleTransfer(content, [style], Config(size=32, start_size=None, steps=1, init="palette"),
+                       weights=tiny_weights())
+    want = resize_to(palette_start(st.inputs.content, st.inputs.styles, st.inputs.blend), st.sizes[0])
+    assert torch.allclose(st.initial[0], want.clamp(0, 1), atol=1e-6)

@@ -154,7 +154,8 @@ class StyleTransfer:
             x = resize_to(as_rgb(init_image), self.sizes[0]).unsqueeze(0)
             self.initial = (x.clamp(0.0, 1.0) if cfg.clamp else x).contiguous()
         else:
-            self.initial = initial_image(cfg, self.inputs.content, self.sizes[0], self.weights.preprocess)
+            self.initial = initial_image(cfg, self.inputs.content, self.sizes[0], self.weights.preprocess,
+                                         self.inputs.styles, self.inputs.blend)
 
     # -- set-up ----------------------------------------------------------------------------------
     def _input_digest(self, init_image: Tensor | None) -> str:

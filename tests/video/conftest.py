@@ -10,8 +10,6 @@ from video_helpers import save_tiny
 
 from impasto.vgg import VGGWeights
 
-pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
-
 
 @pytest.fixture
 def tiny_weights_file(tmp_path: Path, tiny_weights: Callable[..., VGGWeights]) -> Path:

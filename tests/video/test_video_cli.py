@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from video_helpers import pan_frames, scene, subprocess_env, write_mp4
 from impasto import cli
 from impasto.io import load_image, read_metadata, save_image
 from impasto.video.io import has_audio_stream, probe_video
+
+pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
 
 
 def _style(tmp_path: Path) -> Path:
@@ -107,7 +110,8 @@ def test_interrupted_and_killed_runs_resume(tmp_path: Path, tiny_weights_file: P
     work = tmp_path / "out.mp4.frames"
     ckpt = work / ".impasto-checkpoint.pt"
     args = ["video", str(clip), str(_style(tmp_path)), "-o", str(out), *_fast(tiny_weights_file),
-            "--steps", "10", "--frame-steps", "40", "--checkpoint-every", "5", "--keep-frames"]
+            "--steps", "10", "--frame-steps", "300", "--checkpoint-every", "5", "--keep-frames"]
+    # 300 steps per later frame: long enough (about a second) that the signals below land mid-frame.
     # 1. SIGTERM in frame 2: the run stops at the next step, checkpoints it, says so and exits 130.
     proc = _start(args)
     _wait_for(work / "frame_00001.png", ckpt, proc=proc)
@@ -135,3 +139,10 @@ def test_interrupted_and_killed_runs_resume(tmp_path: Path, tiny_weights_file: P
     assert len(list(work.glob("frame_*.png"))) == 4 and not ckpt.exists()
     again = (work / "frame_00001.png").stat()
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # kept, not redone
+
+
+def test_style_options_of_a_still_image_apply(capsys: pytest.CaptureFixture[str]) -> None:
+    """Presets and config flags resolve as for a still image (``--show-config`` needs no inputs)."""
+    assert cli.main(["video", "--preset", "gatys", "--style-weight", "7", "--show-config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["style_weight"] == 7.0 and shown["pooling"] == "avg"  # the flag over the preset

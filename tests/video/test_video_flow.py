@@ -16,6 +16,8 @@ from impasto.video.flow import (
 )
 from impasto.video.temporal import TemporalLoss, temporal_loss_value
 
+pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
+
 
 def _const_flow(h: int, w: int, u: float, v: float) -> torch.Tensor:
     f = torch.zeros(h, w, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import torch
 from video_helpers import pan_frames, scene
 
@@ -13,6 +14,8 @@ from impasto.vgg import VGGWeights
 from impasto.video.flow import warp
 from impasto.video.io import Clip, FrameStore, _to_u8
 from impasto.video.stylize import VideoOptions, VideoStylizer
+
+pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
 
 
 def _clip(n: int = 3, h: int = 32, w: int = 40, dx: int = 2, dy: int = 1) -> Clip:
@@ -77,3 +80,35 @@ def test_warm_start_and_temporal_loss_cut_flicker(tmp_path: Path, tiny_weights: 
         _run(clip, store, opts, w, cfg)
         results[name] = _warp_error([store.load(i) for i in range(4)], 2, 1)
     assert results["temporal"] < 0.5 * results["independent"], results
+
+
+def test_store_accepts_a_manifest_from_before_a_new_config_field(tmp_path: Path) -> None:
+    import json
+
+    from impasto.errors import ImpastoError
+    from impasto.video.stylize import _normalise_manifest
+
+    manifest = {"config": Config().to_dict(), "frames": 2}
+    store = FrameStore(tmp_path / "f", 2)
+    assert store.open(manifest, normalise=_normalise_manifest) == 0
+    path = tmp_path / "f" / FrameStore.MANIFEST
+    old = json.loads(path.read_text())
+    del old["config"]["tol_window"]  # written by a version that did not have the field: its default applies
+    path.write_text(json.dumps(old))
+    assert store.open(manifest, normalise=_normalise_manifest) == 0
+    with pytest.raises(ImpastoError, match="other settings"):
+        store.open({**manifest, "config": Config(steps=7).to_dict()}, normalise=_normalise_manifest)
+
+
+def test_later_frames_run_single_scale_with_a_quarter_of_the_steps(tmp_path: Path,
+                                                                    tiny_weights: Callable[..., VGGWeights]) -> None:
+    clip = _clip()
+    cfg = Config(size=40, start_size=16, steps=100)
+    job = VideoStylizer(clip, [scene(48, 48)], cfg, FrameStore(tmp_path / "s", 3), VideoOptions(),
+                        weights=tiny_weights())
+    assert len(job.frame_config(0).scale_sizes(40)) > 1 and job.frame_steps_total(0) > 100  # frame 1: as given
+    later = job.frame_config(1)
+    assert later.steps == 25 and later.start_size is None and job.frame_steps_total(1) == 25
+    independent = VideoStylizer(clip, [scene(48, 48)], cfg, FrameStore(tmp_path / "i", 3),
+                                VideoOptions(warm_start=False, temporal_weight=0.0), weights=tiny_weights())
+    assert independent.frame_steps_total(1) == independent.frame_steps_total(0)

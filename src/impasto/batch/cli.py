@@ -110,7 +110,7 @@ class SharedConfig:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from impasto.cli.flags import changes_from_args
-        from impasto.cli.run import _load_config_file
+        from impasto.cli.run import load_config_file
 
         self.args = args
         self.changes = changes_from_args(args)
@@ -118,7 +118,7 @@ class SharedConfig:
         if args.config:
             if args.preset_name is not None:
                 raise ImpastoError("give --config or --preset, not both")
-            self._base = Config.from_dict(_load_config_file(args.config))
+            self._base = Config.from_dict(load_config_file(args.config))
         self._cache: dict[str | None, Config] = {}
 
     @classmethod

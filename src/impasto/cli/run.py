@@ -204,7 +204,7 @@ def output_metadata(cfg: Config, content: str, styles: Sequence[str], **extra: A
     }
 
 
-def _load_config_file(path: str) -> dict[str, Any]:
+def load_config_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -225,27 +225,34 @@ def _load_config_file(path: str) -> dict[str, Any]:
     return data
 
 
-def run(argv: Sequence[str]) -> int:
+def resolve_config(args: argparse.Namespace) -> Config:
+    """The run's Config from parsed flags: the defaults, a preset (``--preset``, dest ``preset_name``) or
+    ``--config FILE``, then every configuration flag given. Shared by the single run, batch and video."""
     from impasto import presets
 
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
     base = None
-    preset = None
     if args.preset_name is not None:
         if args.config:
             raise ImpastoError("give --config or --preset, not both")
-        preset = presets.get_preset(args.preset_name)
         base = presets.preset_config(args.preset_name, allow_vgg19=True)
     if args.config:
-        base = Config.from_dict(_load_config_file(args.config))
+        base = Config.from_dict(load_config_file(args.config))
     changes = changes_from_args(args)
     if "lbfgs_max_step" in changes and changes["lbfgs_max_step"] is not None and (
         changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1
     ):
         raise ImpastoError("--lbfgs-max-step (the trust region) works only with single-iteration L-BFGS without "
                            "a line search; drop it, or drop --line-search / --lbfgs-max-iter")
-    cfg = (base if base is not None else Config()).replace(**changes)
+    return (base if base is not None else Config()).replace(**changes)
+
+
+def run(argv: Sequence[str]) -> int:
+    from impasto import presets
+
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    cfg = resolve_config(args)
+    preset = presets.get_preset(args.preset_name) if args.preset_name is not None else None
     if args.show_config:
         _print_or_fail(cfg.to_json())
         return 0

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
                         "long-term consistency (default: 1)")
     g.add_argument("--frame-steps", type=int_at_least(0), default=None,
-                   help="steps for each frame after the first, at the output size (default: --steps)")
+                   help="steps for each frame after the first, at the output size (default: a quarter of --steps; more "
+                        "steps let frames drift from their warm start: see README, Video)")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="start every frame from the content frame instead of the warped previous result")
     g.add_argument("--independent", action="store_true",
@@ -111,29 +112,20 @@ def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
 
 def run(argv: Sequence[str]) -> int:
     from impasto import presets
-    from impasto.cli.flags import changes_from_args
-    from impasto.cli.run import StopSignals, _load_config_file, expand_styles, resolve_region_styles
-    from impasto.config import Config
+    from impasto.cli.run import StopSignals, expand_styles, resolve_config, resolve_region_styles
 
     parser = build_parser()
     args = parser.parse_args(list(argv))
     for name in _UNUSED_FLAGS:
         if getattr(args, name, None):
             parser.error(f"--{name.replace('_', '-')} does not apply to video")
-    base = None
-    if args.preset is not None:
-        if args.config:
-            raise ImpastoError("give --config or --preset, not both")
-        base = presets.preset_config(args.preset, allow_vgg19=True)
-    if args.config:
-        base = Config.from_dict(_load_config_file(args.config))
-    cfg = (base if base is not None else Config()).replace(**changes_from_args(args))
+    cfg = resolve_config(args)
     if args.show_config:
         print(cfg.to_json())
         return 0
     if not args.content or not args.styles or not args.output:
         parser.error("the following arguments are required: IN, STYLE, -o/--output")
-    if args.preset is not None:
+    if args.preset_name is not None:
         presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
         cfg = presets.mark_vgg19_substitute(cfg)
     cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))

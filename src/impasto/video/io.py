@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -289,8 +289,12 @@ class FrameStore:
         """Frame ``i`` (from 0) is ``frame_00001.png`` (numbered from 1, like ffmpeg's image2 muxer)."""
         return self.folder / f"frame_{i + 1:0{self.digits}d}.png"
 
-    def open(self, manifest: dict[str, Any], *, restart: bool = False) -> int:
-        """Create or check the folder; return the index of the first frame still to make."""
+    def open(self, manifest: dict[str, Any], *, restart: bool = False,
+             normalise: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> int:
+        """Create or check the folder; return the index of the first frame still to make.
+
+        ``normalise`` maps a stored manifest to the current form before comparing (e.g. a configuration
+        saved before a new field existed gets that field's default)."""
         try:
             self.folder.mkdir(exist_ok=True)
         except OSError as e:
@@ -301,7 +305,9 @@ class FrameStore:
         if mpath.is_file():
             try:
                 old = json.loads(mpath.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                if normalise is not None and isinstance(old, dict):
+                    old = normalise(old)
+            except (OSError, ValueError, ImpastoError):
                 old = None
             if old != json.loads(text) and not restart:
                 changed = sorted(k for k in set(manifest) | set(old or {}) if (old or {}).get(k) != manifest.get(k))
