@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from conftest import save_tiny_weights
 from impasto.cli import main
 from impasto.config import Config
+from impasto_test_support import save_tiny_weights
 
 SCALE = max(1, int(os.environ.get("IMPASTO_FUZZ_SCALE", "1")))
 BASE = ["--size", "24", "--start-size", "none", "--steps", "1", "-q"]
