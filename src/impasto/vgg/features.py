@@ -88,6 +88,7 @@ class VGGFeatures(nn.Module):
             raise ImpastoError("no layers requested")
         all_names = layer_names(weights.arch)
         self.layers: tuple[str, ...] = tuple(dict.fromkeys(wanted))
+        self._min_side: int | None = None
         last = max(all_names.index(x) for x in self.layers)
         self._ops: list[str] = all_names[: last + 1]
         self.convs = nn.ModuleList()
@@ -168,10 +169,12 @@ class VGGFeatures(nn.Module):
         return h
 
     def min_side(self) -> int:
-        """The smallest input side the deepest requested layer accepts (each 2x2 pooling halves it)."""
-        deepest = max((self._ops.index(n) for n in self.layers), default=0)
-        pools = sum(1 for x in self._ops[: deepest + 1] if x.startswith("pool"))
-        return int(2**pools)
+        """The smallest input side the deepest requested layer accepts (each 2x2 pooling halves it).
+        Fixed by the layers, so computed once: ``fit_input`` asks on every forward pass."""
+        if self._min_side is None:
+            deepest = max((self._ops.index(n) for n in self.layers), default=0)
+            self._min_side = int(2 ** sum(1 for x in self._ops[: deepest + 1] if x.startswith("pool")))
+        return self._min_side
 
     def fit_input(self, x: Tensor) -> Tensor:
         """``x`` [N, 3, H, W], upsampled (bilinear, differentiably) so its short side reaches
