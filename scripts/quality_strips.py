@@ -12,25 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
+from quality_table import ROOT, shared_dir  # the sibling script (scripts/ is on the path when run)
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_dir() -> Path:
-    """../shared (images/ and reference/): from IMPASTO_IMAGES (its images folder), else next to the repo
-    (a git worktree under wt/ looks one level further up)."""
-    env = os.environ.get("IMPASTO_IMAGES")
-    if env:
-        return Path(env).resolve().parent
-    for up in (ROOT.parent, ROOT.parent.parent):
-        if (up / "shared" / "images").is_dir():
-            return up / "shared"
-    return ROOT.parent / "shared"
 PANEL_H = 256
 TEXT_H = 72
 
