@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from impasto.vgg.preprocess import Preprocess
 from impasto.vgg.weights import CAFFE, VGG_BLOCKS, VGGWeights, torchvision_state_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,19 @@ def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), see
             convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
             prev = c
     return VGGWeights(arch=arch, convs=convs, preprocess=CAFFE, source="tiny test VGG")
+
+
+def homogeneous_vgg(seed: int = 0) -> VGGWeights:
+    """A tiny VGG19 with zero biases and no preprocessing shift: features(k·x) = k·features(x) for k > 0
+    (convolutions without bias are linear; ReLU and max pooling commute with positive scaling)."""
+    g = torch.Generator().manual_seed(seed)
+    convs, prev = [], 3
+    for n, c in zip(VGG_BLOCKS["vgg19"], (4, 5, 6, 7, 7)):
+        for _ in range(n):
+            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.4, torch.zeros(c)))
+            prev = c
+    pre = Preprocess(bgr=False, scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    return VGGWeights(arch="vgg19", convs=convs, preprocess=pre, source="homogeneous test VGG")
 
 
 def spy_objective(st: Any, spy: Callable[[torch.Tensor, Callable[[torch.Tensor], Any]], Any]) -> None:

@@ -43,6 +43,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "preserve_color": PRESERVE_COLOR_MODES,
     "style_kind": STYLE_KINDS,
     "quality": ("draft", "standard", "fine"),
+    "balance": ("none", "relative"),
 }
 
 QUALITY_FACTORS: dict[str, float] = {"draft": 0.125, "standard": 1.0, "fine": 2.0}
@@ -92,6 +93,10 @@ class Config:
     tv_loss: str = _f("l2", "losses", "total variation form")
     content_weight: float = _f(5.0, "losses", "content weight")
     style_weight: float = _f(100.0, "losses", "style weight")
+    balance: str = _f("none", "losses", "term scaling: none (each form as written), relative (every style layer's "
+                      "distance divided by its value at a blank image, so each layer and each painting counts by "
+                      "how far the result is from it, not by how large its features are; content and TV divided "
+                      "by the content's value at a blank image, which keeps their ratio)")
     tv_weight: float = _f(1e-3, "losses", "total-variation weight")
     alpha: float | None = _f(None, "losses", "balance form: L = α·content_weight·Lc + (1−α)·style_weight·Ls + tv; "
                              "with both weights 1 this is the paper's α/(1−α)")

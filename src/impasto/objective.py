@@ -60,13 +60,15 @@ class LossForms:
     hist_weight: float = 1.0
     normalize_gradients: bool = False
     clamp_input: bool = False
+    balance: str = "none"
+    """``relative``: every layer's term is divided by its value at all-zero features (see Objective)."""
     """The loss sees the pixels clamped to range while the gradient passes straight through, and the
     optimised pixels themselves are never clamped (the pytorch-stylecnn write-up's clamped clone)."""
 
     @classmethod
     def from_config(cls, cfg: Config) -> LossForms:
         return cls(cfg.content_loss, cfg.gram_norm, cfg.style_loss, cfg.tv_loss, cfg.style_kind,
-                   cfg.hist_weight, cfg.normalize_gradients, cfg.clamp_in_loss)
+                   cfg.hist_weight, cfg.normalize_gradients, cfg.clamp_in_loss, cfg.balance)
 
 
 def straight_through_clamp(x: Tensor, low: float, high: float) -> Tensor:
@@ -135,6 +137,8 @@ class Slot:
     """Per layer, the share of the image the region covers (weights the slot's loss)."""
     areas: dict[str, float] = field(default_factory=dict)
     """Per layer, Σ m² of the mask: computed once here, not read back from the device every step."""
+    norms: dict[str, float] = field(default_factory=dict)
+    """Per layer, the divisor of the layer's loss (balance ``relative``; absent: 1)."""
 
 
 def layer_target(feats: list[Tensor], weights: list[float], forms: LossForms) -> LayerTarget:
@@ -201,6 +205,13 @@ def build_slots(
     return slots
 
 
+def _divisor(blank_loss: Tensor) -> float:
+    """A term's value at all-zero features, the unit of ``balance="relative"``; a target with no energy
+    at all (a black painting's deep layer) divides by 1 rather than by zero."""
+    v = float(blank_loss)
+    return v if v > 1e-12 else 1.0
+
+
 def slot_layer_loss(
     f: Tensor, t: LayerTarget, mask: Tensor | None, forms: LossForms, image_positions: int | None = None,
     area: float | None = None,
@@ -236,6 +247,7 @@ class Objective:
         weights: LossWeights,
         pixel_scale: float,
         extra: ExtraLoss | None = None,
+        content_norms: dict[str, float] | None = None,
     ) -> None:
         self.model = model
         self.content_layers = list(content_layers)
@@ -246,6 +258,10 @@ class Objective:
         self.weights = weights
         self.pixel_scale = pixel_scale
         self.extra = extra
+        self.content_norms = content_norms or {}
+        # TV and a front-end's extra term (video's temporal loss) share the content terms' unit, so
+        # balance="relative" keeps their ratios as they are under "none" (and the extra term's calibration).
+        self.unit = sum(self.content_norms.values()) if self.content_norms else 1.0
 
     @classmethod
     @torch.no_grad()
@@ -278,7 +294,19 @@ class Objective:
         for slot in slots:
             if slot.masks is not None:
                 slot.masks = {n: m.to(content.device) for n, m in slot.masks.items()}
-        return cls(model, content_layers, style_layers, content_t, slots, forms, weights, pixel_scale, extra)
+        content_norms: dict[str, float] = {}
+        if forms.balance == "relative":
+            positions = size[0] * size[1]
+            content_norms = {n: _divisor(content_loss(torch.zeros_like(t), t, forms.content))
+                             for n, t in content_t.items()}
+            for slot in slots:
+                for n in style_layers:
+                    blank = feats[n].new_zeros(feats[n].shape)
+                    mask = slot.masks[n] if slot.masks is not None else None
+                    slot.norms[n] = _divisor(slot_layer_loss(blank, slot.layers[n], mask, forms, positions,
+                                                             slot.areas.get(n)))
+        return cls(model, content_layers, style_layers, content_t, slots, forms, weights, pixel_scale, extra,
+                   content_norms)
 
     def __call__(self, x: Tensor) -> LossTerms:
         """The loss of pixels ``x`` [1, 3, H, W] in pixel_scale units."""
@@ -293,6 +321,8 @@ class Objective:
             strength = wts.content * w
             f = normalize_grad(feats[name], strength) if forms.normalize_gradients else feats[name]
             term = strength * content_loss(f, self.content_targets[name], forms.content)
+            if name in self.content_norms:
+                term = term / self.content_norms[name]
             per[f"content/{name}"] = term
             lc = lc + term
         ls = zero
@@ -306,15 +336,15 @@ class Objective:
                 strength = wts.style * w * share
                 f = normalize_grad(feats[name], strength) if forms.normalize_gradients else feats[name]
                 mask = slot.masks[name] if slot.masks is not None else None
-                term = term + strength * slot_layer_loss(
+                term = term + (strength / slot.norms.get(name, 1.0)) * slot_layer_loss(
                     f, slot.layers[name], mask, forms, positions, slot.areas.get(name)
                 )
             per[f"style/{name}"] = term
             ls = ls + term
-        ltv = wts.tv * tv_loss(x, forms.tv) if wts.tv > 0 else zero
+        ltv = wts.tv * tv_loss(x, forms.tv) / self.unit if wts.tv > 0 else zero
         total = lc + ls + ltv
         if self.extra is not None:
-            lx = self.extra(x / self.pixel_scale)
+            lx = self.extra(x / self.pixel_scale) / self.unit
             per[f"extra/{self.extra.name}"] = lx
             total = total + lx
         return LossTerms(total, lc, ls, ltv, per)

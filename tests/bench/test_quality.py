@@ -27,20 +27,8 @@ from impasto.bench.quality import (
 )
 from impasto.config import Config
 from impasto.io import save_image
-from impasto.vgg import VGG_BLOCKS, Preprocess, VGGWeights, load_weights
-
-
-def homogeneous_vgg(seed: int = 0) -> VGGWeights:
-    """A tiny VGG19 with zero biases and no preprocessing shift: features(k·x) = k·features(x) for k > 0
-    (convolutions without bias are linear; ReLU and max pooling commute with positive scaling)."""
-    g = torch.Generator().manual_seed(seed)
-    convs, prev = [], 3
-    for n, c in zip(VGG_BLOCKS["vgg19"], (4, 5, 6, 7, 7)):
-        for _ in range(n):
-            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.4, torch.zeros(c)))
-            prev = c
-    pre = Preprocess(bgr=False, scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-    return VGGWeights(arch="vgg19", convs=convs, preprocess=pre, source="homogeneous test VGG")
+from impasto.vgg import VGG_BLOCKS, VGGWeights, load_weights
+from impasto_test_support import homogeneous_vgg
 
 
 def test_judge_layers_stay_out_of_the_default_objective() -> None:
