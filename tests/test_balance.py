@@ -51,7 +51,7 @@ def test_relative_terms_are_the_squared_relative_distances() -> None:
 
     for n in STYLE:
         g, a = gram(fx[n]), gram(fs[n])
-        want = 7.0 * ((g - a) ** 2).sum() / (a**2).sum()
+        want = 7.0 / len(STYLE) * ((g - a) ** 2).sum() / (a**2).sum()  # the mean over the layers
         assert float(terms.per[f"style/{n}"]) == pytest.approx(float(want), rel=1e-4)
     p = fc["relu4_2"]
     want_c = 3.0 * ((fx["relu4_2"] - p) ** 2).sum() / (p**2).sum()

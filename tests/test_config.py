@@ -103,7 +103,17 @@ def test_0_1_metadata_still_loads() -> None:
     assert cfg.steps == 500 and cfg.init == "noise" and cfg.pooling == "avg" and cfg.start_size is None
     assert cfg.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     assert cfg.max_restarts == 5 and cfg.cuda_graph is True  # fields added since take their defaults
+    assert cfg.balance == "none"  # ... except the balance: the run it describes used the raw forms
     assert Config.from_dict(cfg.to_dict()) == cfg  # and the new form round-trips
+
+
+def test_stored_configs_from_before_the_balance_field_keep_the_raw_forms() -> None:
+    stored = Config(steps=100, init="content", style_weight=100.0).to_dict()
+    del stored["balance"]
+    assert Config.from_dict(stored).balance == "none"
+    # A partial configuration (a user's file, the studio's form) gets today's default.
+    assert Config.from_dict({"steps": 10, "style_weight": 50.0}).balance == "relative"
+    assert Config.from_dict({**stored, "balance": "relative"}).balance == "relative"
 
 
 @pytest.mark.parametrize(

@@ -92,11 +92,11 @@ class Config:
     style_loss: str = _f("mse", "losses", "per-layer style loss form (paper: Σ(G−A)²/(4N²M²))")
     tv_loss: str = _f("l2", "losses", "total variation form")
     content_weight: float = _f(5.0, "losses", "content weight")
-    style_weight: float = _f(100.0, "losses", "style weight")
-    balance: str = _f("none", "losses", "term scaling: none (each form as written), relative (every style layer's "
-                      "distance divided by its value at a blank image, so each layer and each painting counts by "
-                      "how far the result is from it, not by how large its features are; content and TV divided "
-                      "by the content's value at a blank image, which keeps their ratio)")
+    style_weight: float = _f(75.0, "losses", "style weight")
+    balance: str = _f("relative", "losses", "term scaling: none (each form as written), relative (the style term is "
+                      "the weighted mean of the layers' distances each divided by its value at a blank image, so "
+                      "each layer and each painting counts by how far the result is from it, not by how large its "
+                      "features are; content and TV divided by the content's value at a blank image)")
     tv_weight: float = _f(1e-3, "losses", "total-variation weight")
     alpha: float | None = _f(None, "losses", "balance form: L = α·content_weight·Lc + (1−α)·style_weight·Ls + tv; "
                              "with both weights 1 this is the paper's α/(1−α)")
@@ -105,7 +105,7 @@ class Config:
 
     # -- optimiser -----------------------------------------------------------------------------
     optimizer: str = _f("lbfgs", "optimiser", "optimiser")
-    steps: int = _f(100, "optimiser", "optimiser steps at each scale (one L-BFGS iteration or Adam update each)")
+    steps: int = _f(40, "optimiser", "optimiser steps at each scale (one L-BFGS iteration or Adam update each)")
     lr: float | None = _f(None, "optimiser", "learning rate in pixel-scale units (none: 1 for L-BFGS, "
                           "0.02·pixel_scale for Adam)")
     adam_betas: tuple[float, float] = _f((0.9, 0.999), "optimiser", "Adam β1,β2")
@@ -134,7 +134,7 @@ class Config:
                              "tutorial's clamped clone)")
 
     # -- start ---------------------------------------------------------------------------------
-    init: str = _f("content", "start", "start image: content, noise, white, blend, preprocessed-ones, palette (the "
+    init: str = _f("palette", "start", "start image: content, noise, white, blend, preprocessed-ones, palette (the "
                    "photo in the paintings' colour mean and covariance), or an image file")
     init_file: str | None = _f(None, "start", "the start image when init is 'file'", cli=False)
     noise: str = _f("gaussian", "start", "noise kind")
@@ -370,6 +370,10 @@ class Config:
             if isinstance(extra.get("substituted"), str):
                 notes.append(extra["substituted"])
             data.setdefault("notes", notes)
+        if "balance" not in data and _STORED_BEFORE_BALANCE <= data.keys():
+            # A complete configuration stored (image metadata, checkpoint, video manifest) before the field
+            # existed: its run used the forms as written, so re-running or resuming it must too.
+            data["balance"] = "none"
         return (base if base is not None else cls()).replace(**data)
 
     @classmethod
@@ -387,6 +391,10 @@ class Config:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(Config))
+_STORED_BEFORE_BALANCE = frozenset({"content_layers", "style_layers", "content_loss", "gram_norm", "style_loss",
+                                    "tv_loss", "content_weight", "style_weight", "tv_weight", "optimizer", "steps",
+                                    "init"})
+"""Fields every stored configuration has carried since 0.1: a dict with all of them is a stored one."""
 _HINTS: dict[str, Any] = typing.get_type_hints(Config)
 
 

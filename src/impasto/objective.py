@@ -138,7 +138,8 @@ class Slot:
     areas: dict[str, float] = field(default_factory=dict)
     """Per layer, Σ m² of the mask: computed once here, not read back from the device every step."""
     norms: dict[str, float] = field(default_factory=dict)
-    """Per layer, the divisor of the layer's loss (balance ``relative``; absent: 1)."""
+    """Per layer, the divisor of the layer's loss (balance ``relative``: its value at a blank image times
+    the sum of the style layer weights; absent: 1)."""
 
 
 def layer_target(feats: list[Tensor], weights: list[float], forms: LossForms) -> LayerTarget:
@@ -299,12 +300,16 @@ class Objective:
             positions = size[0] * size[1]
             content_norms = {n: _divisor(content_loss(torch.zeros_like(t), t, forms.content))
                              for n, t in content_t.items()}
+            # Divided by the sum of the layer weights too: the style term is the weighted mean of the
+            # layers' relative distances (the paper's w_l = 1/|L|), so style_weight keeps its scale
+            # whatever the number of layers.
+            layer_sum = sum(weights.style_layers) or 1.0
             for slot in slots:
                 for n in style_layers:
                     blank = feats[n].new_zeros(feats[n].shape)
                     mask = slot.masks[n] if slot.masks is not None else None
-                    slot.norms[n] = _divisor(slot_layer_loss(blank, slot.layers[n], mask, forms, positions,
-                                                             slot.areas.get(n)))
+                    slot.norms[n] = layer_sum * _divisor(slot_layer_loss(blank, slot.layers[n], mask, forms,
+                                                                         positions, slot.areas.get(n)))
         return cls(model, content_layers, style_layers, content_t, slots, forms, weights, pixel_scale, extra,
                    content_norms)
 

@@ -100,7 +100,7 @@ def test_store_accepts_a_manifest_from_before_a_new_config_field(tmp_path: Path)
         store.open({**manifest, "config": Config(steps=7).to_dict()}, normalise=_normalise_manifest)
 
 
-def test_later_frames_run_single_scale_with_a_quarter_of_the_steps(tmp_path: Path,
+def test_later_frames_run_single_scale_with_25_steps(tmp_path: Path,
                                                                     tiny_weights: Callable[..., VGGWeights]) -> None:
     clip = _clip()
     cfg = Config(size=40, start_size=16, steps=100)
@@ -109,6 +109,9 @@ def test_later_frames_run_single_scale_with_a_quarter_of_the_steps(tmp_path: Pat
     assert len(job.frame_config(0).scale_sizes(40)) > 1 and job.frame_steps_total(0) > 100  # frame 1: as given
     later = job.frame_config(1)
     assert later.steps == 25 and later.start_size is None and job.frame_steps_total(1) == 25
+    few = VideoStylizer(clip, [scene(48, 48)], cfg.replace(steps=10), FrameStore(tmp_path / "f", 3), VideoOptions(),
+                        weights=tiny_weights())
+    assert few.frame_config(1).steps == 10
     independent = VideoStylizer(clip, [scene(48, 48)], cfg, FrameStore(tmp_path / "i", 3),
                                 VideoOptions(warm_start=False, temporal_weight=0.0), weights=tiny_weights())
     assert independent.frame_steps_total(1) == independent.frame_steps_total(0)

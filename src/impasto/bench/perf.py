@@ -190,7 +190,7 @@ def pastiche_config(size: int, device: str, **changes: Any) -> Config:
         content_layers=PASTICHE_CONTENT_LAYERS, style_layers=PASTICHE_STYLE_LAYERS,
         content_loss="mse", content_weight=0.01,
         gram_norm="hw", style_loss="mse", style_weight=1.0, style_layer_weights=style_w,
-        tv_weight=0.0, optimizer="lbfgs", lr=1.0, lbfgs_history=100, pixel_scale=255.0,
+        tv_weight=0.0, balance="none", optimizer="lbfgs", lr=1.0, lbfgs_history=100, pixel_scale=255.0,
         clamp=False, init="content", pooling="max", size=size, start_size=None, style_scale=1.0,
         device=device, seed=0, lbfgs_max_step=None, restart_factor=None,
     )

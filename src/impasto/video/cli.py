@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
                         "long-term consistency (default: 1)")
     g.add_argument("--frame-steps", type=int_at_least(0), default=None,
-                   help="steps for each frame after the first, at the output size (default: a quarter of --steps; more "
+                   help="steps for each frame after the first, at the output size (default: 25, or --steps if fewer; more "
                         "steps let frames drift from their warm start: see README, Video)")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="start every frame from the content frame instead of the warped previous result")
