@@ -49,6 +49,7 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     content, style = studio_images
     page.set_input_files("#content-input", str(content))
     page.set_input_files("#style-input", [str(style)])
+    page.uncheck("#draft-first")  # one job per click here; the draft is the next test's
     page.locator("#size").fill("128")
     page.locator("#steps").fill("400")
     assert page.text_content("#steps-out") == "400 steps per scale"
@@ -91,5 +92,43 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     page.set_input_files("#settings-input", str(saved))
     page.wait_for_function("document.querySelector('#loaded-from').textContent.includes('download.png')")
     assert page.input_value("#size") == "128" and page.input_value("#steps") == "400"
+    assert errors == []
+    page.close()
+
+
+def test_start_shows_a_draft_first_then_follows_the_full_run(
+    browser: Any, live_server: ServerProcess, studio_images: tuple[Path, Path]
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(live_server.url + "/")
+    page.wait_for_function("document.querySelector('#preset').options.length > 1")
+    page.evaluate("window.shown = []; document.querySelector('#preview').addEventListener('load', "
+                  "(e) => { if (e.target.naturalWidth > 0) window.shown.push(e.target.src); })")
+    assert page.is_checked("#draft-first") and page.input_value("#quality") == "standard"
+    content, style = studio_images
+    page.set_input_files("#content-input", str(content))
+    page.set_input_files("#style-input", [str(style)])
+    page.locator("#size").fill("96")
+    page.locator("#steps").fill("80")
+    before = {j["id"] for j in live_server.client.get("/api/jobs").json()}
+    page.click("#start")
+    page.wait_for_function("document.querySelectorAll('#queue li').length >= 1", timeout=10_000)
+    new = [j for j in live_server.client.get("/api/jobs").json() if j["id"] not in before]
+    assert len(new) == 2
+    full, draft = new  # newest first
+    assert draft["config"]["quality"] == "draft" and full["config"]["quality"] == "standard"
+    assert draft["config"]["steps"] == full["config"]["steps"] == 80
+    # The page watches the draft first, shows its picture, then follows the full run to its end.
+    draft_end = wait_for(live_server.client, draft["id"], timeout=60)
+    full_end = wait_for(live_server.client, full["id"], timeout=120)
+    assert draft_end["state"] == full_end["state"] == "done"
+    assert draft_end["total_steps"] * 8 == full_end["total_steps"] == 80
+    page.wait_for_function(f"window.shown.some((s) => s.includes('{full['id']}'))", timeout=15_000)
+    shown = page.evaluate("window.shown")
+    assert draft["id"] in shown[0]
+    page.wait_for_function(f"document.querySelector('.card[data-id=\\'{draft['id']}\\'] .summary')"
+                           ".textContent.includes('draft')", timeout=10_000)
     assert errors == []
     page.close()

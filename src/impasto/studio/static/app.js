@@ -92,6 +92,7 @@ function applyBase(cfg, note) {
   $("#strength").value = "0";
   if (cfg.size) $("#size").value = String(cfg.size);
   $("#steps").value = String(cfg.steps);
+  $("#quality").value = cfg.quality || "standard";
   $("#style-scale").value = String(cfg.style_scale);
   $("#preserve").value = cfg.preserve_color || "none";
   $("#loaded-from").textContent = note || "";
@@ -107,6 +108,7 @@ function currentConfig() {
   cfg.style_weight = state.base.style_weight * Math.pow(10, parseFloat($("#strength").value));
   cfg.size = parseInt($("#size").value, 10);
   cfg.steps = parseInt($("#steps").value, 10);
+  cfg.quality = $("#quality").value;
   cfg.scale_steps = null;
   cfg.style_scale = parseFloat($("#style-scale").value);
   cfg.preserve_color = $("#preserve").value;
@@ -129,18 +131,28 @@ async function loadSettingsFrom(file) {
   }
 }
 
-async function start() {
-  $("#form-error").textContent = "";
+function jobForm(cfg) {
   const form = new FormData();
   form.append("content", state.content, state.content.name);
   for (const s of state.styles) form.append("style", s.file, s.file.name);
-  form.append("config", JSON.stringify(currentConfig()));
+  form.append("config", JSON.stringify(cfg));
   if ($("#preset").value) form.append("preset", $("#preset").value);
+  return form;
+}
+
+async function start() {
+  $("#form-error").textContent = "";
+  const cfg = currentConfig();
+  // The draft is the same schedule with an eighth of the steps: the picture to judge the settings by
+  // within seconds, while the full run queues behind it (the page follows it when the draft ends).
+  const forms = $("#draft-first").checked && cfg.quality !== "draft"
+    ? [jobForm({ ...cfg, quality: "draft" }), jobForm(cfg)] : [jobForm(cfg)];
   $("#start").disabled = true;
   try {
-    const job = await (await api("/api/jobs", { method: "POST", body: form })).json();
+    const jobs = [];
+    for (const form of forms) jobs.push(await (await api("/api/jobs", { method: "POST", body: form })).json());
     await refreshJobs();
-    if (!state.watching || !isActive(state.watching)) watch(job.id);
+    if (!state.watching || !isActive(state.watching)) watch(jobs[0].id);
   } catch (e) {
     $("#form-error").textContent = e.message;
   } finally {
@@ -277,6 +289,7 @@ function renderQueue() {
 function summary(c) {
   const bits = [`${c.size} px`, `${c.steps} steps/scale`, `style weight ${Number(c.style_weight).toPrecision(3)}`];
   if (presetOf(c)) bits.unshift(`preset ${presetOf(c)}`);
+  if (c.quality && c.quality !== "standard") bits.push(c.quality);
   if (c.preserve_color !== "none") bits.push(`colours: ${c.preserve_color}`);
   if (c.style_scale !== 1) bits.push(`style scale ${c.style_scale}`);
   return bits.join(" · ");
