@@ -50,10 +50,10 @@ def _panel(path: Path, title: str, lines: list[str]) -> Image.Image:
 def _score_lines(r: dict[str, Any]) -> list[str]:
     s = r["scores"]
     secs = f"{r['seconds']:.0f} s" if "seconds" in r else "GPU, 1000 iterations"
-    if "cost_final_steps" in r:
+    if "cost_final_steps" in r:  # rows assembled from lever runs on a shared machine: cost, idle estimate
         secs = f"{r['cost_final_steps']:.0f} final-size steps"
-    if "predicted_seconds" in r:
-        secs += f" (idle est. {r['predicted_seconds']:.0f} s)"
+        if "predicted_seconds" in r:
+            secs += f" (idle est. {r['predicted_seconds']:.0f} s)"
     return [secs, f"style {s['style']:.3f}  deep {s['deep']:.3f}",
             f"content {s['content']:.3f}  colour {s['color']:.1f}"]
 
@@ -70,10 +70,11 @@ def strip(row: dict[str, Any], shared: Path, size: int, with_before: bool) -> Im
         panels.append(_panel(shared / row["reference"]["image"], "reference (neural-style)",
                              _score_lines(row["reference"])))
     if with_before and "before" in row:
-        panels.append(_panel(Path(row["before"]["image"]), f"impasto default, {size} px", _score_lines(row["before"])))
+        panels.append(_panel(Path(row["before"]["image"]), f"impasto before issue 10, {size} px",
+                             _score_lines(row["before"])))
     after = row["after"].get("variant")
     names = {"match100": "palette start", "match50": "palette start, 50 steps"}
-    title = f"impasto {names.get(after, after)}, {size} px" if after else f"impasto new default, {size} px"
+    title = f"impasto {names.get(after, after)}, {size} px" if after else f"impasto default, {size} px"
     panels.append(_panel(Path(row["after"]["image"]), title, _score_lines(row["after"])))
     gap = 6
     out = Image.new("RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), PANEL_H + TEXT_H), "white")

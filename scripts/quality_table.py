@@ -50,7 +50,7 @@ def shared_dir() -> Path:
     return ROOT.parent / "shared"
 
 BEFORE: dict[str, Any] = {"start_size": 256, "steps": 100, "scale_steps": None, "step_ratio": 1.0, "init": "content",
-                          "style_weight": 100.0, "quality": "standard"}
+                          "style_weight": 100.0, "quality": "standard", "balance": "none"}
 """The default values, before issue 10, of every field issue 10 changed or added."""
 
 # name, content, style, reference (None: no reference picture for this pair)
@@ -214,8 +214,9 @@ def assemble(a: argparse.Namespace) -> None:
 def table_markdown(doc: dict[str, Any]) -> str:
     lines = [
         f"Measured at {doc['size']} px, {doc['threads']} threads, load average between {doc['load_start'][0]:.1f} and "
-        f"{doc['load_end'][0]:.1f} (wall times are only meaningful at a load near 0; 'predicted' = steps × the "
-        "per-step cost measured at each scale size in the same run; cost = FLOPs in final-size steps).",
+        f"{doc['load_end'][0]:.1f} (the run's own two threads make about 2: a higher figure means another job "
+        "shared the cores and the seconds are too high; 'predicted' = steps × the per-step cost measured at each "
+        "scale size in the same run; cost = FLOPs in final-size steps).",
         "",
         "| pair | run | wall s | predicted s | cost (final-size steps) | style | deep | content | colour ΔE |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -237,6 +237,10 @@ class PlotPoint:
     scores: Scores
     seconds: float | None = None
     reference: bool = False
+    group: str | None = None
+    """Points of one group (e.g. one photo × painting pair) share a colour; None: a colour each."""
+    hollow: bool = False
+    """An unfilled marker (e.g. a result before a change, beside the filled one after it)."""
 
 
 def plot_tradeoff(points: Sequence[PlotPoint], path: str | os.PathLike[str], title: str = "") -> None:
@@ -253,12 +257,15 @@ def plot_tradeoff(points: Sequence[PlotPoint], path: str | os.PathLike[str], tit
     from impasto.io import atomic_write
 
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.6))
+    groups = list(dict.fromkeys(p.group for p in points if p.group is not None))
     for i, p in enumerate(points, start=1):
-        colour = "black" if p.reference else f"C{(i - 1) % 10}"
+        index = groups.index(p.group) if p.group is not None else i - 1
+        colour = f"C{index % 10}"
         marker = "*" if p.reference else "o"
         secs = f", {p.seconds:.0f} s" if p.seconds is not None else ""
         for ax, y in zip(axes, (p.scores.style, p.scores.deep)):
-            ax.scatter([p.scores.content], [y], s=150 if p.reference else 60, marker=marker, color=colour, zorder=3,
+            ax.scatter([p.scores.content], [y], s=150 if p.reference else 60, marker=marker, zorder=3,
+                       facecolors="none" if p.hollow else colour, edgecolors=colour,
                        label=f"{i}: {p.label}{secs}" if ax is axes[0] else None)
             ax.annotate(str(i), (p.scores.content, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     axes[0].set_ylabel("style distance (Gram, relu1_2 … relu4_3)")
