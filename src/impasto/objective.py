@@ -60,10 +60,10 @@ class LossForms:
     hist_weight: float = 1.0
     normalize_gradients: bool = False
     clamp_input: bool = False
-    balance: str = "none"
-    """``relative``: every layer's term is divided by its value at all-zero features (see Objective)."""
     """The loss sees the pixels clamped to range while the gradient passes straight through, and the
     optimised pixels themselves are never clamped (the pytorch-stylecnn write-up's clamped clone)."""
+    balance: str = "none"
+    """``relative``: every layer's term is divided by its value at all-zero features (see Objective)."""
 
     @classmethod
     def from_config(cls, cfg: Config) -> LossForms:

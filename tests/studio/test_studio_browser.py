@@ -34,17 +34,24 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
-    browser: Any, live_server: ServerProcess, studio_images: tuple[Path, Path], tmp_path: Path
-) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+def _open(browser: Any, live_server: ServerProcess, record: str, **options: Any) -> tuple[Any, list[str]]:
+    """The studio page, loaded, with its script errors collected and ``window.shown`` listing ``record``
+    (a JS expression of the load event ``e``) for every preview image it shows, as each finishes
+    loading (a fast run may be over before we look)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, **options)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(live_server.url + "/")
     page.wait_for_function("document.querySelector('#preset').options.length > 1")
-    # Every preview image the page shows, as it finishes loading (a fast run may be over before we look).
     page.evaluate("window.shown = []; document.querySelector('#preview').addEventListener('load', "
-                  "(e) => { if (e.target.naturalWidth > 0) window.shown.push(e.target.dataset.step); })")
+                  f"(e) => {{ if (e.target.naturalWidth > 0) window.shown.push({record}); }})")
+    return page, errors
+
+
+def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
+    browser: Any, live_server: ServerProcess, studio_images: tuple[Path, Path], tmp_path: Path
+) -> None:
+    page, errors = _open(browser, live_server, "e.target.dataset.step", accept_downloads=True)
 
     content, style = studio_images
     page.set_input_files("#content-input", str(content))
@@ -99,13 +106,7 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
 def test_start_shows_a_draft_first_then_follows_the_full_run(
     browser: Any, live_server: ServerProcess, studio_images: tuple[Path, Path]
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(live_server.url + "/")
-    page.wait_for_function("document.querySelector('#preset').options.length > 1")
-    page.evaluate("window.shown = []; document.querySelector('#preview').addEventListener('load', "
-                  "(e) => { if (e.target.naturalWidth > 0) window.shown.push(e.target.src); })")
+    page, errors = _open(browser, live_server, "e.target.src")
     assert page.is_checked("#draft-first") and page.input_value("#quality") == "standard"
     content, style = studio_images
     page.set_input_files("#content-input", str(content))
