@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,13 @@ def test_start_shows_a_draft_first_then_follows_the_full_run(
     page.locator("#steps").fill("80")
     before = {j["id"] for j in live_server.client.get("/api/jobs").json()}
     page.click("#start")
-    page.wait_for_function("document.querySelectorAll('#queue li').length >= 1", timeout=10_000)
-    new = [j for j in live_server.client.get("/api/jobs").json() if j["id"] not in before]
+    # The page posts the two jobs one after the other: wait for both (or time out with what there is).
+    deadline = time.monotonic() + 10.0
+    while True:
+        new = [j for j in live_server.client.get("/api/jobs").json() if j["id"] not in before]
+        if len(new) >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(new) == 2
     full, draft = new  # newest first
     assert draft["config"]["quality"] == "draft" and full["config"]["quality"] == "standard"
