@@ -28,29 +28,32 @@ SHARED_IMAGES = shared_path("IMPASTO_IMAGES", "../shared/images")
 SHARED_SEEDS = shared_path("IMPASTO_SEEDS", "../shared/seeds")
 
 
-def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
-    """A randomly initialised VGG with the real layer structure and tiny channel counts."""
+def tiny_convs(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0, *,
+               scale: float = 0.3, bias: float | None = 0.1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Random (weight, bias) pairs with the real VGG layer structure and tiny channel counts; ``bias``
+    None: zero biases (no random draw for them)."""
     g = torch.Generator().manual_seed(seed)
     convs = []
     prev = 3
     for n, c in zip(VGG_BLOCKS[arch], widths, strict=True):
         for _ in range(n):
-            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
+            w = torch.randn(c, prev, 3, 3, generator=g) * scale
+            convs.append((w, torch.zeros(c) if bias is None else torch.randn(c, generator=g) * bias))
             prev = c
-    return VGGWeights(arch=arch, convs=convs, preprocess=CAFFE, source="tiny test VGG")
+    return convs
+
+
+def tiny_vgg(arch: str = "vgg19", widths: tuple[int, ...] = (4, 5, 6, 7, 7), seed: int = 0) -> VGGWeights:
+    """A randomly initialised VGG with the real layer structure and tiny channel counts."""
+    return VGGWeights(arch=arch, convs=tiny_convs(arch, widths, seed), preprocess=CAFFE, source="tiny test VGG")
 
 
 def homogeneous_vgg(seed: int = 0) -> VGGWeights:
     """A tiny VGG19 with zero biases and no preprocessing shift: features(k·x) = k·features(x) for k > 0
     (convolutions without bias are linear; ReLU and max pooling commute with positive scaling)."""
-    g = torch.Generator().manual_seed(seed)
-    convs, prev = [], 3
-    for n, c in zip(VGG_BLOCKS["vgg19"], (4, 5, 6, 7, 7)):
-        for _ in range(n):
-            convs.append((torch.randn(c, prev, 3, 3, generator=g) * 0.4, torch.zeros(c)))
-            prev = c
     pre = Preprocess(bgr=False, scale=1.0, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-    return VGGWeights(arch="vgg19", convs=convs, preprocess=pre, source="homogeneous test VGG")
+    return VGGWeights(arch="vgg19", convs=tiny_convs(seed=seed, scale=0.4, bias=None), preprocess=pre,
+                      source="homogeneous test VGG")
 
 
 def spy_objective(st: Any, spy: Callable[[torch.Tensor, Callable[[torch.Tensor], Any]], Any]) -> None:

@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from impasto.errors import ImpastoError
 from impasto.vgg import weights as W
 from impasto.vgg.weights import CAFFE, TORCHVISION, VGG_BLOCKS, Preprocess, load_weights
+from impasto_test_support import tiny_convs
 
 # Tiny channel widths per block; the loader only checks 3x3 kernels and a consistent chain from 3 channels.
 WIDTHS = (4, 5, 6, 7, 7)
@@ -29,14 +30,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
 
 def _convs(arch: str, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    prev = 3
-    for n, c in zip(VGG_BLOCKS[arch], WIDTHS, strict=True):
-        for _ in range(n):
-            out.append((torch.randn(c, prev, 3, 3, generator=g) * 0.3, torch.randn(c, generator=g) * 0.1))
-            prev = c
-    return out
+    return tiny_convs(arch, WIDTHS, seed)
 
 
 def _features_sd(convs: list[tuple[torch.Tensor, torch.Tensor]], arch: str) -> dict[str, torch.Tensor]:
