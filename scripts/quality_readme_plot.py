@@ -1,8 +1,8 @@
 """The README's quality trade-off plot, from the before/after table of ``scripts/quality_table.py``.
 
 One colour per pair; per run a hollow circle (impasto before issue 10), a filled one (today's default)
-and a star (neural-style's reference picture, where there is one), with the wall time measured in that run. Only numbers are plotted, so the plot may
-be published even for pairs whose pictures may not be.
+and a star (neural-style's reference picture, where there is one), with the wall time measured in that
+run. Only numbers are plotted, so the plot may be published even for pairs whose pictures may not be.
 
     PYTHONPATH=src python scripts/quality_readme_plot.py docs/perf/quality_table_512.json \
         docs/img/quality_tradeoff_512.png

@@ -36,7 +36,8 @@ def main() -> None:
         now = time.perf_counter()
         seconds.append(round(now - last, 3))
         last = now
-    doc = {"content": a.content.name, "style": a.style.name, "size": list(st.sizes[-1]), "threads": torch.get_num_threads(),
+    doc = {"content": a.content.name, "style": a.style.name, "size": list(st.sizes[-1]),
+           "threads": torch.get_num_threads(),
            "seconds_per_step": seconds, "load_start": load_start, "load_end": os.getloadavg()}
     print(f"{a.content.name} x {a.style.name} {st.sizes[-1][1]}x{st.sizes[-1][0]}: first step {seconds[0]:.2f} s, "
           f"then {', '.join(f'{s:.2f}' for s in seconds[1:])} s (load {load_start[0]:.2f})")

@@ -19,12 +19,12 @@ from batch_helpers import BatchRun, image, run_batch_cli
 import impasto
 from impasto.batch.cli import SharedConfig
 from impasto.batch.jobs import FileHasher, grid_requests, read_manifest, resolve_jobs
-from impasto.batch.locks import holder, try_lock
 from impasto.batch.runner import read_journal
 from impasto.cli import main as impasto_main
 from impasto.config import Config
 from impasto.errors import ImpastoError
 from impasto.io import save_image
+from impasto.io.locks import holder, try_lock
 
 
 def _jobs(requests: list, outdir: Path, argv: tuple[str, ...] = ()) -> list:  # type: ignore[type-arg]
@@ -107,7 +107,7 @@ def test_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_path: Path)
     assert not os.path.exists(path) and holder(path) is None
     # Another process takes the lock and is SIGKILLed while holding it: the file stays behind.
     src = str(Path(impasto.__file__).resolve().parents[1])
-    code = f"import sys, time; sys.path.insert(0, {src!r}); from impasto.batch.locks import try_lock; " \
+    code = f"import sys, time; sys.path.insert(0, {src!r}); from impasto.io.locks import try_lock; " \
            f"l = try_lock({path!r}); print('locked', flush=True); time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -27,7 +27,7 @@ from impasto.bench.quality import (
 )
 from impasto.config import Config
 from impasto.io import save_image
-from impasto.vgg import VGG_BLOCKS, VGGWeights, load_weights
+from impasto.vgg import VGG_BLOCKS, load_weights
 from impasto_test_support import homogeneous_vgg
 
 

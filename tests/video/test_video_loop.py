@@ -24,10 +24,8 @@ def _clip(n: int = 3, h: int = 32, w: int = 40, dx: int = 2, dy: int = 1) -> Cli
 
 
 def _run(clip: Clip, store: FrameStore, opts: VideoOptions, weights: VGGWeights, cfg: Config) -> list[str]:
-    kinds = []
-    for ev in VideoStylizer(clip, [scene(48, 48, seed=3)], cfg, store, opts, weights=weights).run():
-        kinds.append(ev.kind)
-    return kinds
+    with store:
+        return [ev.kind for ev in VideoStylizer(clip, [scene(48, 48, seed=3)], cfg, store, opts, weights=weights).run()]
 
 
 def test_resume_from_a_mid_frame_checkpoint_is_exact(tmp_path: Path, tiny_weights: Callable[..., VGGWeights]) -> None:
@@ -98,6 +96,28 @@ def test_store_accepts_a_manifest_from_before_a_new_config_field(tmp_path: Path)
     assert store.open(manifest, normalise=_normalise_manifest) == 0
     with pytest.raises(ImpastoError, match="other settings"):
         store.open({**manifest, "config": Config(steps=7).to_dict()}, normalise=_normalise_manifest)
+
+
+def test_store_locks_its_folder_and_clears_a_killed_runs_temporaries(tmp_path: Path) -> None:
+    from impasto.errors import ImpastoError
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    dead = folder / ".impasto-k1ll3d00.tmp"  # what atomic_write leaves when its process is killed outright
+    dead.write_bytes(b"half a frame")
+    (folder / "notes.tmp").write_bytes(b"not ours")
+    first = FrameStore(folder, 2)
+    assert first.open({"frames": 2}) == 0
+    assert not dead.exists() and (folder / "notes.tmp").exists()
+    second = FrameStore(folder, 2)
+    with pytest.raises(ImpastoError, match=f"another impasto run is writing frames to {folder} \\(pid "):
+        second.open({"frames": 2})
+    first.close()
+    assert not (folder / FrameStore.LOCK).exists()
+    with second:
+        assert second.open({"frames": 2}) == 0
+        assert (folder / FrameStore.LOCK).exists()
+    assert not (folder / FrameStore.LOCK).exists()
 
 
 def test_later_frames_run_single_scale_with_25_steps(tmp_path: Path,

@@ -4,7 +4,7 @@
 For each job, in order:
 
 1. An output that exists and carries this job's key in its metadata is the job's result: ``skipped``.
-2. The job's lock (``OUTDIR/.impasto-batch/NAME.lock``, see :mod:`impasto.batch.locks`) is taken; when a
+2. The job's lock (``OUTDIR/.impasto-batch/NAME.lock``, see :mod:`impasto.io.locks`) is taken; when a
    live process holds it -- a second ``impasto batch`` on the same folder, maybe on another machine of a
    shared filesystem -- the job is deferred and looked at again once everything else is done, so two
    coordinators cooperate on one batch instead of computing outputs twice.
@@ -33,8 +33,8 @@ import torch
 from impasto import __version__
 from impasto.batch.backends import Backend, BackendEvent
 from impasto.batch.jobs import STATE_DIR, JobResult, JobSpec
-from impasto.batch.locks import OutputLock, holder, try_lock
 from impasto.errors import ImpastoError
+from impasto.io.locks import OutputLock, holder, try_lock
 
 JOURNAL = "journal.jsonl"
 DEFER_POLL_S = 0.5

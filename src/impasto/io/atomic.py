@@ -87,6 +87,22 @@ def check_writable(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLi
     return resolved
 
 
+def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left in ``folder``; returns those removed.
+
+    A write is cleaned up on every failure but one: a process killed outright (SIGKILL, power loss)
+    leaves its hidden ``.impasto-XXXXXXXX.tmp``. The names are random, so whose a file is cannot be told:
+    call this only on a folder the caller holds a lock on (see :mod:`impasto.io.locks`), where every
+    writer is the caller or dead.
+    """
+    removed = []
+    for p in Path(folder).glob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
 def atomic_write(target: str | os.PathLike[str], write: Callable[[BinaryIO], None], *, mode: int | None = None) -> Path:
     """Write a file through ``write(fh)`` atomically; returns the path written.
 

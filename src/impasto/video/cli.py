@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
                         "long-term consistency (default: 1)")
     g.add_argument("--frame-steps", type=int_at_least(0), default=None,
-                   help="steps for each frame after the first, at the output size (default: 25, or --steps if fewer; more "
-                        "steps let frames drift from their warm start: see README, Video)")
+                   help="steps for each frame after the first, at the output size (default: 25, or --steps if "
+                        "fewer; more steps let frames drift from their warm start: see README, Video)")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
                    help="start every frame from the content frame instead of the warped previous result")
     g.add_argument("--independent", action="store_true",
@@ -151,59 +151,61 @@ def run(argv: Sequence[str]) -> int:
     clip = read_clip(args.content, cfg.size, fps=args.fps, max_frames=args.max_frames)
     folder = out if kind == "frames" else out.with_name(out.name + ".frames")
     store = FrameStore(folder, len(clip.frames))
-    manifest = {"input": clip.identity, "styles": [file_sha256(s) for s in styles], "fps": clip.fps}
-    job = VideoStylizer(clip, style_imgs, cfg, store, options, manifest=manifest, restart=args.restart)
+    # The folder's lock is held until the video is written (or the run stops), released however it ends.
+    with store:
+        manifest = {"input": clip.identity, "styles": [file_sha256(s) for s in styles], "fps": clip.fps}
+        job = VideoStylizer(clip, style_imgs, cfg, store, options, manifest=manifest, restart=args.restart)
 
-    n = len(clip.frames)
-    h, w = (int(x) for x in clip.frames[0].shape[1:])
-    err = sys.stderr
-    tty = err.isatty() and not args.quiet
-    if not args.quiet:
-        print(f"{args.content}: {n} frames, {w}x{h}, {clip.fps:g} fps{', with audio' if clip.has_audio else ''}; "
-              f"{options.mode} (temporal weight {options.temporal_weight:g}, frames "
-              f"{','.join(map(str, options.temporal_frames))})", file=err)
-    t0 = time.perf_counter()
-    # Ctrl-C, SIGTERM and SIGHUP only set a flag; the loop stops at the next event, where the engine is
-    # suspended at a yield and its state is whole, checkpoints the frame in progress and exits 130.
-    with StopSignals() as stop:
-        for ev in job.run():
-            if stop.received is not None:
-                saved = job.checkpoint()
-                if tty:
-                    err.write("\n")
-                print(f"impasto: {stop.name}: stopped; finished frames are in {folder}"
-                      f"{' and the frame in progress is checkpointed' if saved else ''}: run the same command "
-                      "to resume", file=err)
-                return EXIT_INTERRUPTED
-            if args.quiet:
-                continue
-            if ev.kind == "start" and ev.frame > 0:
-                print(f"resuming: frames 1-{ev.frame} are already in {folder}", file=err)
-            elif ev.kind == "step" and tty and ev.progress is not None:
-                p = ev.progress
-                err.write(f"\rframe {ev.frame + 1}/{n} step {p.step}/{p.total_steps} loss {p.loss:.4g} "
-                          f"ETA {_fmt_time(ev.eta)}   ")
-                err.flush()
-            elif ev.kind == "frame":
-                terms = ev.terms or {}
-                temporal = terms.get("extra/temporal")
-                extra = f" temporal {temporal:.4g}" if temporal is not None else ""
-                resumed = f" (resumed at step {ev.resumed_step})" if ev.resumed_step else ""
-                print(f"{chr(13) if tty else ''}frame {ev.frame + 1}/{n} done in {ev.frame_seconds or 0:.1f}s, "
-                      f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {_fmt_time(ev.elapsed)}, "
-                      f"ETA {_fmt_time(ev.eta)}", file=err)
-    if kind == "video":
-        frames = [store.load(i) for i in range(n)]
-        write_video(frames, out, clip.fps, audio_from=clip.source if clip.has_audio else None)
-        if not args.keep_frames:
-            store.remove()
+        n = len(clip.frames)
+        h, w = (int(x) for x in clip.frames[0].shape[1:])
+        err = sys.stderr
+        tty = err.isatty() and not args.quiet
         if not args.quiet:
-            print(f"wrote {out} ({n} frames, {clip.fps:g} fps{', audio copied' if clip.has_audio else ''}, "
-                  f"{time.perf_counter() - t0:.1f}s)", file=err)
-    elif not args.quiet:
-        store.clear_checkpoint()
-        print(f"wrote {n} frames to {out} ({time.perf_counter() - t0:.1f}s)", file=err)
-    return 0
+            print(f"{args.content}: {n} frames, {w}x{h}, {clip.fps:g} fps{', with audio' if clip.has_audio else ''}; "
+                  f"{options.mode} (temporal weight {options.temporal_weight:g}, frames "
+                  f"{','.join(map(str, options.temporal_frames))})", file=err)
+        t0 = time.perf_counter()
+        # Ctrl-C, SIGTERM and SIGHUP only set a flag; the loop stops at the next event, where the engine is
+        # suspended at a yield and its state is whole, checkpoints the frame in progress and exits 130.
+        with StopSignals() as stop:
+            for ev in job.run():
+                if stop.received is not None:
+                    saved = job.checkpoint()
+                    if tty:
+                        err.write("\n")
+                    print(f"impasto: {stop.name}: stopped; finished frames are in {folder}"
+                          f"{' and the frame in progress is checkpointed' if saved else ''}: run the same command "
+                          "to resume", file=err)
+                    return EXIT_INTERRUPTED
+                if args.quiet:
+                    continue
+                if ev.kind == "start" and ev.frame > 0:
+                    print(f"resuming: frames 1-{ev.frame} are already in {folder}", file=err)
+                elif ev.kind == "step" and tty and ev.progress is not None:
+                    p = ev.progress
+                    err.write(f"\rframe {ev.frame + 1}/{n} step {p.step}/{p.total_steps} loss {p.loss:.4g} "
+                              f"ETA {_fmt_time(ev.eta)}   ")
+                    err.flush()
+                elif ev.kind == "frame":
+                    terms = ev.terms or {}
+                    temporal = terms.get("extra/temporal")
+                    extra = f" temporal {temporal:.4g}" if temporal is not None else ""
+                    resumed = f" (resumed at step {ev.resumed_step})" if ev.resumed_step else ""
+                    print(f"{chr(13) if tty else ''}frame {ev.frame + 1}/{n} done in {ev.frame_seconds or 0:.1f}s, "
+                          f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {_fmt_time(ev.elapsed)}, "
+                          f"ETA {_fmt_time(ev.eta)}", file=err)
+        if kind == "video":
+            frames = [store.load(i) for i in range(n)]
+            write_video(frames, out, clip.fps, audio_from=clip.source if clip.has_audio else None)
+            if not args.keep_frames:
+                store.remove()
+            if not args.quiet:
+                print(f"wrote {out} ({n} frames, {clip.fps:g} fps{', audio copied' if clip.has_audio else ''}, "
+                      f"{time.perf_counter() - t0:.1f}s)", file=err)
+        elif not args.quiet:
+            store.clear_checkpoint()
+            print(f"wrote {n} frames to {out} ({time.perf_counter() - t0:.1f}s)", file=err)
+        return 0
 
 
 def main(argv: Sequence[str]) -> int:

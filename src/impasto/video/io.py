@@ -27,6 +27,8 @@ from torch import Tensor
 
 from impasto.errors import ImpastoError
 from impasto.io import atomic_write, load_image, resize_to, save_image, scaled_size
+from impasto.io.atomic import remove_leftover_temporaries
+from impasto.io.locks import OutputLock, holder, try_lock
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif")
 """Inputs read with ffmpeg; the same suffixes are video outputs (.gif written with Pillow)."""
@@ -274,16 +276,44 @@ class FrameStore:
     the in-progress frame's checkpoint (hidden files, so the folder lists only frames).
 
     A re-run finds the first missing frame and goes on from there. The manifest records what the frames
-    were made from; a folder made with other settings is refused rather than mixed.
+    were made from; a folder made with other settings is refused rather than mixed. :meth:`open` locks
+    the folder until :meth:`close` (or :meth:`remove`), so two runs never write the same frames, and a
+    run killed outright leaves nothing the next one trips over: holding the lock, it removes the
+    half-written temporary files of the dead one.
     """
 
     MANIFEST = ".impasto-video.json"
     CHECKPOINT = ".impasto-checkpoint.pt"
+    LOCK = ".impasto-video.lock"
 
     def __init__(self, folder: Path, n_frames: int) -> None:
         self.folder = folder
         self.n_frames = n_frames
         self.digits = max(5, len(str(n_frames)))
+        self._lock: OutputLock | None = None
+
+    def _take_lock(self) -> None:
+        if self._lock is not None:
+            return
+        lock = try_lock(str(self.folder / self.LOCK))
+        if lock is None:
+            who = holder(str(self.folder / self.LOCK))
+            raise ImpastoError(f"another impasto run is writing frames to {self.folder}"
+                               f"{f' ({who.describe()})' if who else ''}; wait for it or choose another output")
+        self._lock = lock
+        remove_leftover_temporaries(self.folder)
+
+    def __enter__(self) -> FrameStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the folder's lock (the frames stay); safe to call more than once."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def path(self, i: int) -> Path:
         """Frame ``i`` (from 0) is ``frame_00001.png`` (numbered from 1, like ffmpeg's image2 muxer)."""
@@ -291,7 +321,7 @@ class FrameStore:
 
     def open(self, manifest: dict[str, Any], *, restart: bool = False,
              normalise: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> int:
-        """Create or check the folder; return the index of the first frame still to make.
+        """Create, lock and check the folder; return the index of the first frame still to make.
 
         ``normalise`` maps a stored manifest to the current form before comparing (e.g. a configuration
         saved before a new field existed gets that field's default)."""
@@ -299,6 +329,20 @@ class FrameStore:
             self.folder.mkdir(exist_ok=True)
         except OSError as e:
             raise ImpastoError(f"cannot create {self.folder}: {e.strerror}") from None
+        self._take_lock()
+        try:
+            self._admit(manifest, restart, normalise)
+        except BaseException:
+            self.close()
+            raise
+        i = 0
+        while i < self.n_frames and self.path(i).is_file():
+            i += 1
+        return i
+
+    def _admit(self, manifest: dict[str, Any], restart: bool,
+               normalise: Callable[[dict[str, Any]], dict[str, Any]] | None) -> None:
+        """Refuse a folder of other frames (unless ``restart``, which clears it); record ``manifest``."""
         mpath = self.folder / self.MANIFEST
         text = json.dumps(manifest, sort_keys=True)
         existing = sorted(self.folder.glob("frame_*.png"))
@@ -323,10 +367,6 @@ class FrameStore:
                 f.unlink()
             self.clear_checkpoint()
         _atomic_write_text(mpath, text)
-        i = 0
-        while i < self.n_frames and self.path(i).is_file():
-            i += 1
-        return i
 
     def save(self, i: int, img: Tensor, metadata: dict[str, Any] | None = None) -> Path:
         return save_image(img, self.path(i), metadata=metadata)
@@ -368,6 +408,7 @@ class FrameStore:
         for name in (self.MANIFEST, self.CHECKPOINT):
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / name).unlink()
+        self.close()
         with contextlib.suppress(OSError):
             self.folder.rmdir()
 

@@ -1,4 +1,5 @@
-"""One writer per output: an exclusive lock file per job, held by the process that will write the output.
+"""One writer per output: an exclusive lock file, held by the process that will write the output (a batch
+job's result, a video's folder of frames).
 
 The lock file is created with ``O_CREAT | O_EXCL`` and then ``flock``-ed for as long as the job runs. The
 ``flock`` is what makes stale-lock detection exact: the kernel drops it when its holder dies, however it
