@@ -158,6 +158,24 @@ def test_lbfgs_trust_region_limits_every_step(
     assert max(moved) > 0.0019  # the limit was reached, so it did bind
 
 
+def test_first_lbfgs_step_is_a_tenth_of_the_trust_region(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights]
+) -> None:
+    """Whatever the loss's unit: torch's first step would move these pixels by far less (or far more)."""
+    content, style = small_images
+    for balance in ("relative", "none"):
+        cfg = TINY.replace(steps=2, clamp=False, balance=balance)
+        st = StyleTransfer(content, [style], cfg, weights=tiny_weights())
+        assert st.optimizer_spec((32, 32)).first_step == pytest.approx(0.04 * 255 * 0.1)
+        next(iter(st.run()))
+        assert st.pixels is not None
+        move = st.pixels.detach() / 255.0 - st.initial  # unclipped, in 0-1 units
+        assert float(move.pow(2).mean().sqrt()) == pytest.approx(0.004, rel=1e-4)
+    # No trust region (the presets, the benchmark's torch-equivalent runs): torch's own first step.
+    assert StyleTransfer(content, [style], TINY.replace(lbfgs_max_step=None),
+                         weights=tiny_weights()).optimizer_spec((32, 32)).first_step is None
+
+
 def test_limit_step_keeps_lbfgs_history_consistent() -> None:
     from impasto.optim import TrustRegion
 

@@ -48,6 +48,12 @@ from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
 STATE_FORMAT = "impasto-state/1"
+FIRST_STEP_FRACTION = 0.1
+"""The first L-BFGS step of a scale moves the pixels by this fraction of the trust region (RMS), i.e.
+about one grey level at the defaults. torch's own first step stalls the relative balance's runs (see
+:mod:`impasto.optim.lbfgs`); of 1, 0.25 and 0.1 of the trust region, 0.1 reached the lowest loss after
+12 steps on a scale that had stalled, and it lowered every scale's final loss of a default run
+(``docs/quality.md``)."""
 
 
 @dataclass
@@ -180,8 +186,12 @@ class StyleTransfer:
     def optimizer_spec(self, size: tuple[int, int]) -> OptimizerSpec:
         """What the optimiser of the scale of this size is built from (see ``optimizer_factory``)."""
         cfg = self.config
+        # With a trust region, a scale's first step (and the first after a restart) is a gradient step of
+        # a tenth of its length, whatever the loss's unit; without one, torch's rule, as the write-ups ran.
+        first = (cfg.lbfgs_max_step * cfg.pixel_scale * FIRST_STEP_FRACTION
+                 if cfg.lbfgs_max_step is not None else None)
         return OptimizerSpec(cfg.optimizer, cfg.effective_lr(), cfg.history_for(*size), cfg.lbfgs_line_search,
-                             cfg.lbfgs_max_iter, cfg.adam_betas, cfg.adam_eps)
+                             cfg.lbfgs_max_iter, cfg.adam_betas, cfg.adam_eps, first)
 
     def objective(self, size: tuple[int, int]) -> Objective:
         """The objective at one scale, targets computed once (the benchmark's judge uses it too)."""

@@ -143,3 +143,50 @@ def test_loss_evaluator_sets_not_accumulates_gradients() -> None:
         outs = ev()
         assert [float(o) for o in outs] == [5.0, 3.0]
         assert x.grad is not None and x.grad.tolist() == [2.0, 4.0]
+
+
+def _run_tiny_unit_quadratic(kind: type, first_step: float | None, steps: int = 8) -> list[float]:
+    """A quadratic in 0-255 pixel units whose loss is of order 1, like the relative balance's: its
+    gradient is about 4e-5 per pixel, so torch's first step (g itself, as ‖g‖₁ < 1) yields a pair with
+    sᵀy ≈ 4e-13, which is never stored."""
+    gen = torch.Generator().manual_seed(2)
+    target = torch.rand(1, 3, 16, 16, generator=gen) * 255.0
+    x = (torch.rand(1, 3, 16, 16, generator=gen) * 255.0).requires_grad_(True)
+    opt = kind(x, lr=1.0, history_size=10, first_step=first_step)
+    losses = []
+    for _ in range(steps):
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = ((x - target) ** 2).sum() / (target**2).sum() * 3.0
+            loss.backward()
+            return loss
+
+        losses.append(float(opt.step(closure).detach()))
+    return losses
+
+
+@pytest.mark.parametrize("kind", [CompactLBFGS, TwoLoopLBFGS])
+def test_torch_first_step_stalls_a_loss_of_small_unit_and_first_step_does_not(kind: type) -> None:
+    stalled = _run_tiny_unit_quadratic(kind, None)
+    assert stalled[-1] == pytest.approx(stalled[0], rel=1e-5)  # no curvature pair is ever stored
+    moving = _run_tiny_unit_quadratic(kind, 2.55)
+    assert moving[0] == stalled[0] and moving[-1] < 1e-3 * moving[0]  # a quadratic: L-BFGS solves it
+
+
+@pytest.mark.parametrize("kind", [CompactLBFGS, TwoLoopLBFGS])
+def test_first_step_moves_the_pixels_by_that_rms(kind: type) -> None:
+    x = torch.linspace(0, 255, 300).reshape(1, 3, 10, 10).contiguous().requires_grad_(True)
+    before = x.detach().clone()
+    opt = kind(x, lr=1.0, history_size=5, first_step=2.55)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = 1e-9 * (x**3).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    move = x.detach() - before
+    assert float(move.pow(2).mean().sqrt()) == pytest.approx(2.55, rel=1e-5)
+    assert bool((move <= 0).all())  # along -g (the gradient 3e-9·x² is positive)

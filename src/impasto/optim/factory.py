@@ -27,6 +27,9 @@ class OptimizerSpec:
     max_iter: int = 1
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
+    first_step: float | None = None
+    """Plain L-BFGS: RMS pixel change of the first step (None: torch's min(1, 1/‖g‖₁)·lr); see
+    :mod:`impasto.optim.lbfgs`."""
 
     @property
     def plain_lbfgs(self) -> bool:
@@ -50,8 +53,8 @@ def make_optimizer(x: Tensor, spec: OptimizerSpec) -> Optimizer:
     """
     if spec.plain_lbfgs:
         if x.is_cuda:
-            return CompactLBFGS(x, lr=spec.lr, history_size=spec.history)
-        return TwoLoopLBFGS(x, lr=spec.lr, history_size=spec.history)
+            return CompactLBFGS(x, lr=spec.lr, history_size=spec.history, first_step=spec.first_step)
+        return TwoLoopLBFGS(x, lr=spec.lr, history_size=spec.history, first_step=spec.first_step)
     if spec.kind == "lbfgs":
         return torch.optim.LBFGS(
             [x], lr=spec.lr, max_iter=spec.max_iter, history_size=spec.history,
