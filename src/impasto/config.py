@@ -92,7 +92,7 @@ class Config:
     style_loss: str = _f("mse", "losses", "per-layer style loss form (paper: Σ(G−A)²/(4N²M²))")
     tv_loss: str = _f("l2", "losses", "total variation form")
     content_weight: float = _f(5.0, "losses", "content weight")
-    style_weight: float = _f(75.0, "losses", "style weight")
+    style_weight: float = _f(55.0, "losses", "style weight")
     balance: str = _f("relative", "losses", "term scaling: none (each form as written), relative (the style term is "
                       "the weighted mean of the layers' distances each divided by its value at a blank image, so "
                       "each layer and each painting counts by how far the result is from it, not by how large its "

@@ -50,10 +50,10 @@ from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 STATE_FORMAT = "impasto-state/1"
 FIRST_STEP_FRACTION = 0.1
 """The first L-BFGS step of a scale moves the pixels by this fraction of the trust region (RMS), i.e.
-about one grey level at the defaults. torch's own first step stalls the relative balance's runs (see
-:mod:`impasto.optim.lbfgs`); of 1, 0.25 and 0.1 of the trust region, 0.1 reached the lowest loss after
-12 steps on a scale that had stalled, and it lowered every scale's final loss of a default run
-(``docs/quality.md``)."""
+about one grey level at the defaults. torch's own first step stalls some runs of the relative balance
+(see :mod:`impasto.optim.lbfgs`); of 1, 0.25 and 0.1 of the trust region, 0.1 reached the lowest loss
+after 13 steps on a scale that had stalled and as low as 0.25 after 25 (``scripts/first_step_stall.py``,
+``docs/quality.md``)."""
 
 
 @dataclass
