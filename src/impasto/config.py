@@ -116,8 +116,9 @@ class Config:
         "need more (100 pairs are 600 MiB at 512 px, 9.4 GiB at 2048 px; none: no budget)")
     lbfgs_line_search: bool = _f(False, "optimiser", "L-BFGS with a strong-Wolfe line search", flag="--line-search")
     lbfgs_max_step: float | None = _f(
-        0.04, "optimiser", "trust region: largest RMS pixel change of one L-BFGS step in 0-1 units (none: torch's "
-        "plain L-BFGS); only for single-iteration L-BFGS without a line search")
+        0.04, "optimiser", "trust region: largest RMS pixel change of one L-BFGS step in 0-1 units; a scale's first "
+        "step moves a tenth of it (none: torch's plain L-BFGS and its first step); only for single-iteration "
+        "L-BFGS without a line search")
     lbfgs_max_iter: int = _f(1, "optimiser", "L-BFGS iterations per step (torch's max_iter; write-ups calling "
                              "optimizer.step with torch's default run 20)")
     restart_factor: float | None = _f(
