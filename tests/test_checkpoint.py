@@ -90,7 +90,7 @@ def test_checkpoint_file_round_trip_and_refusals(
         resume(ckpt, weights=tiny_weights())
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(ckpt.read_bytes()[:1000])
-    with pytest.raises(ImpastoError, match="not a readable impasto checkpoint"):
+    with pytest.raises(ImpastoError, match="is damaged .its checksum does not match"):
         load_checkpoint(bad)
     state = dict(loaded.state, version="0.0.1")
     with pytest.raises(ImpastoError, match=f"saved by impasto 0.0.1, this is {__version__}"):

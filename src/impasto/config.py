@@ -2,7 +2,7 @@
 
 Every front-end (CLI, presets, studio, batch, video, benchmark) builds a ``Config``; the engine reads
 nothing else. Each field carries its section, its help text and, where it has one, how its command-line
-flag parses; :mod:`impasto.cli.flags` generates the flags from that, so a new field is one edit here.
+flag parses; :mod:`impasto.jobs.flags` generates the flags from that, so a new field is one edit here.
 Validation happens in one place (:meth:`Config.validate`, run on every construction) and every bad
 value becomes a one-line :class:`~impasto.errors.ImpastoError` naming the field.
 """
@@ -294,6 +294,10 @@ class Config:
             _whole("seed", self.seed, 0, 2**63 - 1)
         if self.lbfgs_max_step is not None:
             _finite("lbfgs_max_step", self.lbfgs_max_step, low=0.0, open_low=True)
+            if self.lbfgs_line_search or self.lbfgs_max_iter > 1:
+                # Checked here, not in a front-end, so the CLI, studio, batch and a config file agree.
+                raise ImpastoError("lbfgs_max_step (the trust region) works only with single-iteration L-BFGS "
+                                   "without a line search; drop it, or drop lbfgs_line_search / lbfgs_max_iter")
         if self.restart_factor is not None and not (math.isfinite(self.restart_factor) and self.restart_factor > 1.0):
             raise ImpastoError(f"restart_factor must be > 1 (got {self.restart_factor})")
         if self.lbfgs_history_mib is not None:

@@ -253,7 +253,70 @@ class StyleTransfer:
             )
         if state.get("digest") != self._digest:
             raise ImpastoError("this run state belongs to other input images or another configuration")
+        self._check_state(state)
         self._loaded = state
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        """Refuse a state whose fields do not fit this run (a crafted or damaged checkpoint), before any
+        of it is used: types, the position within the schedule, the pixels' shape and finiteness, the
+        RNG state's size, and every optimiser or hook tensor the size of the pixels or a scalar."""
+
+        def bad(what: str) -> ImpastoError:
+            return ImpastoError(f"the saved run state is damaged ({what})")
+
+        keys = {"format", "version", "digest", "position", "pixels", "optimizer", "hooks", "elapsed", "last",
+                "terms", "stop_reason", "torch_rng"}
+        if set(state) != keys:
+            raise bad("unexpected fields")
+        pos = state["position"]
+        if not isinstance(pos, dict) or set(pos) != {"scale", "done", "step", "stopped"}:
+            raise bad("position")
+        scale, done, step = pos["scale"], pos["done"], pos["step"]
+        if not all(type(v) is int for v in (scale, done, step)) or not 0 <= scale < len(self.sizes):
+            raise bad("position")
+        if not (0 <= done <= self.steps[scale] and done <= step <= sum(self.steps[:scale]) + done):
+            raise bad("position")
+        if pos["stopped"] is not None and not isinstance(pos["stopped"], str):
+            raise bad("position")
+        pixels = state["pixels"]
+        n = 3 * self.sizes[scale][0] * self.sizes[scale][1]
+        if pixels is not None:
+            if not isinstance(pixels, Tensor) or tuple(pixels.shape) != (1, 3, *self.sizes[scale]):
+                raise bad("pixels of the wrong shape")
+            if not pixels.is_floating_point() or not bool(torch.isfinite(pixels).all()):
+                raise bad("pixels that are not finite numbers")
+
+        def tensors_fit(obj: Any, depth: int = 0) -> bool:
+            if depth > 6:
+                return False
+            if isinstance(obj, Tensor):
+                return obj.is_floating_point() and obj.numel() in (1, n) if obj.numel() else True
+            if isinstance(obj, dict):
+                return all(isinstance(k, (str, int)) and tensors_fit(v, depth + 1) for k, v in obj.items())
+            if isinstance(obj, (list, tuple)):
+                return len(obj) <= 100_000 and all(tensors_fit(v, depth + 1) for v in obj)
+            return obj is None or isinstance(obj, (int, float, str, bool))
+
+        for name in ("optimizer", "hooks"):
+            if state[name] is not None and not (isinstance(state[name], dict) and tensors_fit(state[name])):
+                raise bad(name)
+        if not isinstance(state["hooks"], dict) or set(state["hooks"]) != {"guard", "average", "tolerance"}:
+            raise bad("hooks")
+        if isinstance(state["elapsed"], bool) or not isinstance(state["elapsed"], (int, float)):
+            raise bad("elapsed time")
+        last = state["last"]
+        if not isinstance(last, list) or len(last) != 4 or not all(isinstance(v, (int, float)) for v in last):
+            raise bad("last losses")
+        terms = state["terms"]
+        if not isinstance(terms, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                                  for k, v in terms.items()):
+            raise bad("loss terms")
+        if not isinstance(state["stop_reason"], str):
+            raise bad("stop reason")
+        rng = state["torch_rng"]
+        want = torch.get_rng_state()
+        if not isinstance(rng, Tensor) or rng.dtype != want.dtype or rng.shape != want.shape:
+            raise bad("random number generator state")
 
     def _restore(self, opt: Optimizer, state: dict[str, Any]) -> None:
         if state["optimizer"] is not None:
@@ -296,7 +359,10 @@ class StyleTransfer:
                 carry_adam_state(opt, x, carried, size)
             self.hooks.begin_scale(x)
             if restore is not None:
-                self._restore(opt, restore)
+                try:
+                    self._restore(opt, restore)
+                except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+                    raise ImpastoError(f"the saved run state does not fit this run ({type(e).__name__})") from None
             else:
                 self._pos = _Position(si, 0, self._pos.step, None)
                 self._stop_reason = "steps"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from impasto import cli
-from impasto.cli.flags import flag_name
+from impasto.jobs.flags import flag_name
 from impasto.cli.run import build_parser
 from impasto.config import Config
 from impasto.io import read_metadata

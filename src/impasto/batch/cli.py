@@ -34,8 +34,8 @@ from impasto.batch.jobs import (
     read_manifest,
     resolve_jobs,
 )
-from impasto.cli.argtypes import Parser, int_at_least, nonneg_float
-from impasto.cli.flags import add_config_flags
+from impasto.jobs.argtypes import Parser, int_at_least, nonneg_float
+from impasto.jobs.flags import add_config_flags
 from impasto.cli.run import _checkpoint_every
 from impasto.config import Config
 from impasto.errors import ImpastoError
@@ -109,7 +109,7 @@ class SharedConfig:
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from impasto.cli.flags import changes_from_args
+        from impasto.jobs.flags import changes_from_args
         from impasto.cli.run import load_config_file
 
         self.args = args

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from impasto.cli.argtypes import Parser, float_in, int_at_least
 from impasto.config import Config
 from impasto.errors import ImpastoError
+from impasto.jobs.argtypes import Parser, float_in, int_at_least
 
 
 def presets_cmd(argv: Sequence[str]) -> int:

@@ -7,6 +7,8 @@ existing one. Images, animations, contact sheets, the weight cache and checkpoin
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import stat
 import tempfile
@@ -127,3 +129,29 @@ def atomic_write(target: str | os.PathLike[str], write: Callable[[BinaryIO], Non
             raise ImpastoError(f"could not write {path}: {describe_oserror(err)}") from None
         raise
     return path
+
+
+def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
+    """:func:`atomic_write` of a bytes object."""
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    return atomic_write(target, write)
+
+
+def atomic_write_json(target: str | os.PathLike[str], data: object) -> Path:
+    """:func:`atomic_write` of a JSON document (UTF-8): a reader sees the old or the new one, never half."""
+    return atomic_write_bytes(target, json.dumps(data, allow_nan=False, default=str).encode("utf-8"))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes (hex); an ImpastoError naming the file when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        raise ImpastoError(f"cannot read {path}: {describe_oserror(e)}") from None
+    return h.hexdigest()

@@ -77,6 +77,8 @@ _FORMATS: dict[str, str] = {
     ".tiff": "TIFF",
 }
 OUTPUT_EXTENSIONS: tuple[str, ...] = tuple(_FORMATS)
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+"""File names taken as images where a folder is expanded (style folders, batch inputs)."""
 
 # Key of the PNG text chunk, and the EXIF/TIFF tag (ImageDescription) that carry our JSON metadata.
 _PNG_KEY = "impasto"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from impasto.cli.argtypes import nonneg_float, nonneg_int
+from impasto.jobs.argtypes import nonneg_float, nonneg_int
 from impasto.errors import ImpastoError
 
 EXIT_USAGE = 2

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from impasto.cli.argtypes import float_in, int_at_least
+from impasto.jobs.argtypes import float_in, int_at_least
 from impasto.errors import ImpastoError
 
 EXIT_USAGE = 2

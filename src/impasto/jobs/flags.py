@@ -14,8 +14,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from impasto.cli.argtypes import float_in, int_at_least, nonneg_float
 from impasto.config import _HINTS, CHOICES, MAX_SCALES, MAX_SIZE, MAX_STEPS, SECTIONS, Config, _kind
+from impasto.jobs.argtypes import float_in, int_at_least, nonneg_float
 
 _SECTION_TITLES = {
     "network": "network", "losses": "losses and weights", "optimiser": "optimisation", "pyramid": "size and scales",
@@ -152,3 +152,31 @@ def changes_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if init not in CHOICES["init"] or init == "file":
             changes["init"], changes["init_file"] = "file", init
     return changes
+
+
+# -- what every terminal front-end (impasto, impasto batch, impasto video) shares -------------------------
+
+
+def checkpoint_every(s: str) -> int | None:
+    """``--checkpoint-every``: ``auto`` (None: by time), ``0`` (never) or a number of steps."""
+    return None if s.strip().lower() == "auto" else int_at_least(0)(s)
+
+
+def add_base_flags(p: argparse.ArgumentParser) -> None:
+    """``--config``, ``--preset``, ``--allow-vgg19``, ``--show-config`` and every Config flag."""
+    p.add_argument("--config", metavar="FILE", help="start from a JSON configuration (as show-config prints)")
+    p.add_argument("--show-config", action="store_true", help="print the resolved configuration and exit")
+    # dest preset_name: 'preset' is also a Config field (provenance), which changes_from_args would copy.
+    p.add_argument("--preset", dest="preset_name", metavar="NAME",
+                   help="start from a named configuration ('impasto presets' lists them); flags override it")
+    p.add_argument("--allow-vgg19", action="store_true",
+                   help="run a VGG16 preset (keras-white) on the bundled VGG19 when no --weights are given")
+    add_config_flags(p)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config the flags ask for: :func:`impasto.jobs.resolve` of the flags given, on the defaults, a
+    preset or ``--config FILE``."""
+    from impasto.jobs.resolve import resolve
+
+    return resolve(changes_from_args(args), preset=args.preset_name, config_file=args.config)
