@@ -3,16 +3,42 @@
 The public API: :class:`Config`, :func:`stylize`, :func:`stylize_iter`, :class:`Progress`,
 :class:`StyleTransfer`, :class:`ImpastoError`, and for checkpoints :mod:`impasto.checkpoint`. The
 package reads top-down: ``io`` -> ``vgg`` -> ``losses`` -> ``objective`` -> ``optim`` -> ``engine`` ->
-front-ends (``cli``, ``studio``, ``batch``, ``video``, ``viz``, ``bench``); see README, "How the code is
-laid out".
+``jobs`` -> front-ends (``cli``, ``studio``, ``batch``, ``video``); see README, "How the code is laid
+out".
+
+The names are imported on first use (PEP 562), so ``import impasto`` -- or a small part of it, such as
+the studio's HTTP client -- does not load torch.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from impasto.config import Config  # noqa: E402
-from impasto.engine import Progress, StyleTransfer, stylize, stylize_iter  # noqa: E402
-from impasto.errors import ImpastoError  # noqa: E402
+_LAZY = {
+    "Config": "impasto.config", "ImpastoError": "impasto.errors", "Progress": "impasto.engine",
+    "StyleTransfer": "impasto.engine", "stylize": "impasto.engine", "stylize_iter": "impasto.engine",
+}
+
+if TYPE_CHECKING:
+    from impasto.config import Config
+    from impasto.engine import Progress, StyleTransfer, stylize, stylize_iter
+    from impasto.errors import ImpastoError
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'impasto' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = ["Config", "ImpastoError", "Progress", "StyleTransfer", "__version__", "stylize", "stylize_iter"]

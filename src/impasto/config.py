@@ -386,7 +386,7 @@ class Config:
         """A JSON schema of the fields (for the studio's API and anyone validating configs)."""
         props: dict[str, Any] = {}
         for f in fields(cls):
-            prop = _schema(_HINTS[f.name])
+            prop = _schema(FIELD_TYPES[f.name])
             prop["description"] = f.metadata["help"]
             prop["default"] = _plain(f.default)
             if f.name in CHOICES:
@@ -400,7 +400,7 @@ _STORED_BEFORE_BALANCE = frozenset({"content_layers", "style_layers", "content_l
                                     "tv_loss", "content_weight", "style_weight", "tv_weight", "optimizer", "steps",
                                     "init"})
 """Fields every stored configuration has carried since 0.1: a dict with all of them is a stored one."""
-_HINTS: dict[str, Any] = typing.get_type_hints(Config)
+FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Config)
 
 
 def _plain(v: Any) -> Any:
@@ -422,7 +422,7 @@ def _whole(name: str, v: int, low: int, high: int) -> None:
         raise ImpastoError(f"{name} must be a whole number from {low} to {high} (got {v})")
 
 
-def _kind(tp: Any) -> tuple[Any, bool]:
+def field_kind(tp: Any) -> tuple[Any, bool]:
     """(the type without None, whether None is allowed)."""
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
@@ -432,7 +432,7 @@ def _kind(tp: Any) -> tuple[Any, bool]:
 
 
 def _describe(tp: Any) -> str:
-    inner, optional = _kind(tp)
+    inner, optional = field_kind(tp)
     if typing.get_origin(inner) is tuple:
         args = typing.get_args(inner)
         text = f"a list of {args[0].__name__}" if args[-1] is Ellipsis else f"a list of {len(args)} numbers"
@@ -446,8 +446,8 @@ def _coerce(name: str, value: Any) -> Any:
 
     Lists become tuples and whole numbers become floats where a float is expected; nothing else is
     converted (a string "10" is not a number)."""
-    tp = _HINTS[name]
-    inner, optional = _kind(tp)
+    tp = FIELD_TYPES[name]
+    inner, optional = field_kind(tp)
     if value is None:
         if optional:
             return None
@@ -484,7 +484,7 @@ def _scalar(name: str, v: Any, t: Any, tp: Any) -> Any:
 
 
 def _schema(tp: Any) -> dict[str, Any]:
-    inner, optional = _kind(tp)
+    inner, optional = field_kind(tp)
     if typing.get_origin(inner) is tuple:
         args = typing.get_args(inner)
         item = {int: "integer", float: "number", str: "string"}[args[0]]

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from impasto.config import _HINTS, CHOICES, MAX_SCALES, MAX_SIZE, MAX_STEPS, SECTIONS, Config, _kind
+from impasto.config import CHOICES, FIELD_TYPES, MAX_SCALES, MAX_SIZE, MAX_STEPS, SECTIONS, Config, field_kind
 from impasto.jobs.argtypes import float_in, int_at_least, nonneg_float
 
 _SECTION_TITLES = {
@@ -82,7 +82,7 @@ def _at_most_items(parse: Callable[[str], tuple[Any, ...]], n: int) -> Callable[
 
 
 def _parser_for(name: str) -> Callable[[str], Any]:
-    inner, optional = _kind(_HINTS[name])
+    inner, optional = field_kind(FIELD_TYPES[name])
     if typing.get_origin(inner) is tuple:
         args = typing.get_args(inner)
         items: dict[Any, Callable[[str], Any]] = {int: int_at_least(0), float: nonneg_float, str: str}

@@ -88,7 +88,8 @@ class JobRun:
     from a checkpoint of this same job when one is there and starts over otherwise (``discarded`` says
     why), ``required`` continues from it or raises ImpastoError. ``engine`` builds the run's
     :class:`StyleTransfer` (video passes its warm start and temporal loss); ``checkpoint_extra`` is stored
-    in every checkpoint (e.g. the video frame's index) and must match for a checkpoint to be resumed.
+    in every checkpoint (e.g. the video frame's index); a checkpoint is this job's when its inputs,
+    configuration and ``spec.key`` match.
     """
 
     def __init__(
@@ -149,7 +150,7 @@ class JobRun:
             raise ImpastoError(f"checkpoint {self.checkpoint_path} was written for other input images")
         if ckpt.config != spec.config:
             raise ImpastoError(f"checkpoint {self.checkpoint_path} was written with another configuration")
-        if ckpt.extra.get("key", "") != spec.key or any(ckpt.extra.get(k) != v for k, v in self.extra.items()):
+        if ckpt.extra.get("key", "") != spec.key:
             raise ImpastoError(f"checkpoint {self.checkpoint_path} belongs to another job")
 
     @property
