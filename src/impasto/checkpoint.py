@@ -152,8 +152,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if payload.get("format") != CHECKPOINT_FORMAT or set(payload) != _KEYS:
         raise ImpastoError(f"{path} is not an impasto checkpoint")
     if payload["version"] != __version__:
+        version = payload["version"] if isinstance(payload["version"], str) else "?"
         raise ImpastoError(
-            f"checkpoint {path} was written by impasto {str(payload['version'])[:20]}, this is {__version__}: "
+            f"checkpoint {path} was written by impasto {_one_line(version)[:20]}, this is {__version__}: "
             "it cannot be resumed; start the run again"
         )
 
@@ -165,7 +166,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         config = Config.from_dict(payload["config"])
     except ImpastoError as e:
-        raise ImpastoError(f"checkpoint {path} is damaged: its configuration is not valid ({e})") from None
+        raise ImpastoError(f"checkpoint {path} is damaged: its configuration is not valid ({_one_line(str(e))[:200]})"
+                           ) from None
     except (TypeError, ValueError, AttributeError):
         raise bad("configuration") from None
     content, styles, hashes = payload["content"], payload["styles"], payload["sha256"]
@@ -191,6 +193,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise bad("extra fields") from None
     return Checkpoint(config=config, content=content, styles=tuple(styles), state=state, extra=extra,
                       sha256=tuple(hashes), step=step)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _is_sha256(h: object) -> bool:
