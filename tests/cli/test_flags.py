@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from impasto import cli
-from impasto.jobs.flags import flag_name
 from impasto.cli.run import build_parser
 from impasto.config import Config
 from impasto.io import read_metadata
+from impasto.jobs.flags import flag_name
 
 
 def test_every_cli_field_has_one_flag_with_its_default_in_the_help() -> None:

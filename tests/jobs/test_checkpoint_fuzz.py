@@ -49,9 +49,8 @@ def _sign(body: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, JobSpec, dict[str, Any], Callable[[], VGGWeights]]:
-    from impasto_test_support import tiny_vgg
-
     from impasto.io import save_image
+    from impasto_test_support import tiny_vgg
 
     folder = tmp_path_factory.mktemp("fuzz")
     content, style = folder / "content.png", folder / "style.png"

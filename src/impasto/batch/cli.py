@@ -34,11 +34,11 @@ from impasto.batch.jobs import (
     read_manifest,
     resolve_jobs,
 )
-from impasto.jobs.argtypes import Parser, int_at_least, nonneg_float
-from impasto.jobs.flags import add_config_flags
 from impasto.cli.run import _checkpoint_every
 from impasto.config import Config
 from impasto.errors import ImpastoError
+from impasto.jobs.argtypes import Parser, int_at_least, nonneg_float
+from impasto.jobs.flags import add_config_flags
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -109,8 +109,8 @@ class SharedConfig:
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from impasto.jobs.flags import changes_from_args
         from impasto.cli.run import load_config_file
+        from impasto.jobs.flags import changes_from_args
 
         self.args = args
         self.changes = changes_from_args(args)

@@ -18,8 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from impasto.jobs.argtypes import float_in, int_at_least
 from impasto.errors import ImpastoError
+from impasto.jobs.argtypes import float_in, int_at_least
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
