@@ -40,6 +40,7 @@ import torch
 
 from impasto.config import Config
 from impasto.io import load_image, read_metadata, resize_to, scaled_size
+from impasto.jobs import CheckpointPolicy
 from impasto.vgg import load_weights
 from impasto.video.flow import read_flo, resize_flow, warp
 from impasto.video.io import Clip, FrameStore, _to_u8
@@ -136,17 +137,17 @@ def main(argv: list[str] | None = None) -> int:
                  else "cuda")
     content = [clip.frame(i) for i in range(len(clip.frames))]
     judge = Judge(content, style)
-    ck = args.checkpoint_every
+    ck = CheckpointPolicy.from_every(args.checkpoint_every)
     methods: list[tuple[str, VideoOptions]] = [
-        ("independent", VideoOptions(warm_start=False, temporal_weight=0.0, checkpoint_every=ck)),
+        ("independent", VideoOptions(warm_start=False, temporal_weight=0.0, checkpoint=ck)),
         ("warm start", VideoOptions(warm_start=True, temporal_weight=0.0, frame_steps=args.frame_steps,
-                                    checkpoint_every=ck)),
+                                    checkpoint=ck)),
         ("warm start + temporal loss", VideoOptions(temporal_weight=args.temporal_weight,
-                                                    frame_steps=args.frame_steps, checkpoint_every=ck)),
+                                                    frame_steps=args.frame_steps, checkpoint=ck)),
     ]
     for wt in (float(x) for x in args.sweep.split(",") if x.strip()):
         methods.append((f"warm start + temporal loss (weight {wt:g})",
-                        VideoOptions(temporal_weight=wt, frame_steps=args.frame_steps, checkpoint_every=ck)))
+                        VideoOptions(temporal_weight=wt, frame_steps=args.frame_steps, checkpoint=ck)))
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     only = {int(x) for x in args.only.split(",") if x.strip()}

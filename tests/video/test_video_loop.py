@@ -10,12 +10,15 @@ import torch
 from video_helpers import pan_frames, scene
 
 from impasto.config import Config
+from impasto.jobs import CheckpointPolicy
 from impasto.vgg import VGGWeights
 from impasto.video.flow import warp
 from impasto.video.io import Clip, FrameStore, _to_u8
 from impasto.video.stylize import VideoOptions, VideoStylizer
 
 pytest.importorskip("cv2", reason="the video extra (opencv-python-headless) is not installed")
+
+NEVER = CheckpointPolicy.from_every(0)
 
 
 def _clip(n: int = 3, h: int = 32, w: int = 40, dx: int = 2, dy: int = 1) -> Clip:
@@ -32,7 +35,7 @@ def test_resume_from_a_mid_frame_checkpoint_is_exact(tmp_path: Path, tiny_weight
     clip = _clip()
     w = tiny_weights()
     cfg = Config(size=40, start_size=None, steps=6, seed=0)
-    opts = VideoOptions(frame_steps=8, checkpoint_every=3)
+    opts = VideoOptions(frame_steps=8, checkpoint=CheckpointPolicy.from_every(3))
     ref = FrameStore(tmp_path / "ref", 3)
     _run(clip, ref, opts, w, cfg)
 
@@ -71,8 +74,8 @@ def test_warm_start_and_temporal_loss_cut_flicker(tmp_path: Path, tiny_weights: 
     cfg = Config(size=48, start_size=None, steps=15, seed=0)
     results = {}
     for name, opts in {
-        "independent": VideoOptions(warm_start=False, temporal_weight=0.0, checkpoint_every=0),
-        "temporal": VideoOptions(frame_steps=15, checkpoint_every=0),
+        "independent": VideoOptions(warm_start=False, temporal_weight=0.0, checkpoint=NEVER),
+        "temporal": VideoOptions(frame_steps=15, checkpoint=NEVER),
     }.items():
         store = FrameStore(tmp_path / name, 4)
         _run(clip, store, opts, w, cfg)

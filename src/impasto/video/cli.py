@@ -11,21 +11,19 @@ after an interruption resumes at the first missing frame, and the in-progress fr
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from impasto import __version__
 from impasto.errors import ImpastoError
-from impasto.jobs.argtypes import float_in, int_at_least
+from impasto.jobs.argtypes import Parser, float_in, int_at_least
+from impasto.jobs.flags import add_base_flags, checkpoint_every, config_from_args
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-AUTO_CHECKPOINT_SECONDS = 60.0
-"""``--checkpoint-every auto``: the frame in progress is checkpointed once a minute."""
-_UNUSED_FLAGS = ("save_every", "save_dir", "print_every", "progress_gif")
 
 
 def _frames_list(s: str) -> tuple[int, ...]:
@@ -37,22 +35,21 @@ def _frames_list(s: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from impasto.cli.run import build_parser as still_parser
-
-    p = still_parser()
-    p.prog = "impasto video"
-    p.description = ("Stylise a video (or a folder of frames) with temporal consistency: each frame starts "
-                     "from the previous result warped by optical flow and is kept close to it where the flow "
-                     "is reliable (Ruder, Dosovitskiy and Brox 2016).")
-    p.epilog = ("IN: a video file or a folder/pattern of frames (frames/, 'frames/*.png', frames/f_%%04d.png). "
-                "OUT: a video file (.mp4 .webm .mov .mkv .gif) or a folder for PNG frames. Re-run the same "
-                "command to resume an interrupted run.")
-    for action in p._actions:
-        if action.dest == "content":
-            action.help = "input video file or frames folder/pattern"
-            action.metavar = "IN"
-        elif action.dest == "output":
-            action.help = "output video (.mp4 .webm .mov .mkv .gif) or folder of frames"
+    p = Parser(
+        prog="impasto video",
+        description="Stylise a video (or a folder of frames) with temporal consistency: each frame starts "
+        "from the previous result warped by optical flow and is kept close to it where the flow "
+        "is reliable (Ruder, Dosovitskiy and Brox 2016).",
+        epilog="IN: a video file or a folder/pattern of frames (frames/, 'frames/*.png', frames/f_%%04d.png). "
+        "OUT: a video file (.mp4 .webm .mov .mkv .gif) or a folder for PNG frames. Re-run the same "
+        "command to resume an interrupted run.",
+    )
+    # Positionals and -o are checked in run() after --show-config, as for a still image.
+    p.add_argument("content", nargs="?", metavar="IN", help="input video file or frames folder/pattern")
+    p.add_argument("styles", nargs="*", metavar="STYLE", help="style image(s) or folder(s) of style images")
+    p.add_argument("-o", "--output", help="output video (.mp4 .webm .mov .mkv .gif) or folder of frames")
+    p.add_argument("--version", action="version", version=f"impasto {__version__}")
+    add_base_flags(p)
     g = p.add_argument_group("video")
     g.add_argument("--temporal-weight", type=float_in(0.0), default=1e3,
                    help="weight of the temporal loss, in the paper's units: mean squared 0-255 pixel difference "
@@ -75,14 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keep-frames", action="store_true", help="video output: keep the OUT.frames/ folder")
     g.add_argument("--restart", action="store_true",
                    help="discard frames left by an earlier run with other settings instead of refusing")
+    g.add_argument("--checkpoint-every", type=checkpoint_every, default=None, metavar="N|auto",
+                   help="checkpoint the frame in progress every N steps (auto: once a minute; 0: never); "
+                   "re-running the same command continues it (default: auto)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     return p
-
-
-def _fmt_time(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "?"
-    s = int(round(s))
-    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
 
 
 def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
@@ -111,28 +105,23 @@ def _output_kind(out: str, inputs: Sequence[str]) -> tuple[Path, str]:
 
 
 def run(argv: Sequence[str]) -> int:
-    from impasto import presets
-    from impasto.cli.run import StopSignals, expand_styles, resolve_config, resolve_region_styles
+    from impasto.jobs import CheckpointPolicy, JobControl, fmt_time
+    from impasto.jobs.resolve import expand_styles, for_preset_run, resolve_region_styles
+    from impasto.jobs.signals import StopSignals
 
     parser = build_parser()
     args = parser.parse_args(list(argv))
-    for name in _UNUSED_FLAGS:
-        if getattr(args, name, None):
-            parser.error(f"--{name.replace('_', '-')} does not apply to video")
-    cfg = resolve_config(args)
+    cfg = config_from_args(args)
     if args.show_config:
         print(cfg.to_json())
         return 0
     if not args.content or not args.styles or not args.output:
         parser.error("the following arguments are required: IN, STYLE, -o/--output")
-    if args.preset_name is not None:
-        presets.check_weights(cfg, allow_vgg19=args.allow_vgg19)
-        cfg = presets.mark_vgg19_substitute(cfg)
+    cfg = for_preset_run(cfg, args.preset_name, allow_vgg19=args.allow_vgg19)
     cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
     out, kind = _output_kind(args.output, [args.content, *styles])
 
-    from impasto.checkpoint import file_sha256
-    from impasto.io import load_image
+    from impasto.io import file_sha256, load_image
     from impasto.video.io import FrameStore, read_clip, write_video
     from impasto.video.stylize import VideoOptions, VideoStylizer
 
@@ -142,9 +131,7 @@ def run(argv: Sequence[str]) -> int:
         warm_start=args.warm_start and not args.independent,
         frame_steps=args.frame_steps,
         flow=args.flow,
-        # --checkpoint-every N: every N steps; auto (the default): once a minute; 0: never.
-        checkpoint_every=args.checkpoint_every or 0,
-        checkpoint_seconds=AUTO_CHECKPOINT_SECONDS if args.checkpoint_every is None else None,
+        checkpoint=CheckpointPolicy.from_every(args.checkpoint_every),
     )
     options.validate()
     style_imgs = [load_image(s) for s in styles]
@@ -154,7 +141,9 @@ def run(argv: Sequence[str]) -> int:
     # The folder's lock is held until the video is written (or the run stops), released however it ends.
     with store:
         manifest = {"input": clip.identity, "styles": [file_sha256(s) for s in styles], "fps": clip.fps}
-        job = VideoStylizer(clip, style_imgs, cfg, store, options, manifest=manifest, restart=args.restart)
+        control = JobControl()
+        job = VideoStylizer(clip, style_imgs, cfg, store, options, manifest=manifest, restart=args.restart,
+                            control=control)
 
         n = len(clip.frames)
         h, w = (int(x) for x in clip.frames[0].shape[1:])
@@ -165,17 +154,16 @@ def run(argv: Sequence[str]) -> int:
                   f"{options.mode} (temporal weight {options.temporal_weight:g}, frames "
                   f"{','.join(map(str, options.temporal_frames))})", file=err)
         t0 = time.perf_counter()
-        # Ctrl-C, SIGTERM and SIGHUP only set a flag; the loop stops at the next event, where the engine is
-        # suspended at a yield and its state is whole, checkpoints the frame in progress and exits 130.
-        with StopSignals() as stop:
+        # Ctrl-C, SIGTERM and SIGHUP only ask the job to stop; the frame's job stops at the next step, where
+        # the engine's state is whole, checkpoints the frame in progress, and the run exits 130.
+        with StopSignals(control) as stop:
             for ev in job.run():
-                if stop.received is not None:
-                    saved = job.checkpoint()
+                if ev.kind == "stopped":
                     if tty:
                         err.write("\n")
-                    print(f"impasto: {stop.name}: stopped; finished frames are in {folder}"
-                          f"{' and the frame in progress is checkpointed' if saved else ''}: run the same command "
-                          "to resume", file=err)
+                    print(f"impasto: {stop.name or 'stop'}: stopped; finished frames are in {folder}"
+                          f"{' and the frame in progress is checkpointed' if ev.path else ''}: run the same "
+                          "command to resume", file=err)
                     return EXIT_INTERRUPTED
                 if args.quiet:
                     continue
@@ -184,7 +172,7 @@ def run(argv: Sequence[str]) -> int:
                 elif ev.kind == "step" and tty and ev.progress is not None:
                     p = ev.progress
                     err.write(f"\rframe {ev.frame + 1}/{n} step {p.step}/{p.total_steps} loss {p.loss:.4g} "
-                              f"ETA {_fmt_time(ev.eta)}   ")
+                              f"ETA {fmt_time(ev.eta)}   ")
                     err.flush()
                 elif ev.kind == "frame":
                     terms = ev.terms or {}
@@ -192,8 +180,8 @@ def run(argv: Sequence[str]) -> int:
                     extra = f" temporal {temporal:.4g}" if temporal is not None else ""
                     resumed = f" (resumed at step {ev.resumed_step})" if ev.resumed_step else ""
                     print(f"{chr(13) if tty else ''}frame {ev.frame + 1}/{n} done in {ev.frame_seconds or 0:.1f}s, "
-                          f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {_fmt_time(ev.elapsed)}, "
-                          f"ETA {_fmt_time(ev.eta)}", file=err)
+                          f"loss {ev.loss or 0:.5g}{extra}{resumed}; elapsed {fmt_time(ev.elapsed)}, "
+                          f"ETA {fmt_time(ev.eta)}", file=err)
         if kind == "video":
             frames = [store.load(i) for i in range(n)]
             write_video(frames, out, clip.fps, audio_from=clip.source if clip.has_audio else None)

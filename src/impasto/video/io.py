@@ -19,14 +19,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from impasto.checkpoint import remove_checkpoint
 from impasto.errors import ImpastoError
-from impasto.io import atomic_write, load_image, resize_to, save_image, scaled_size
+from impasto.io import atomic_write_bytes, load_image, resize_to, save_image, scaled_size
 from impasto.io.atomic import remove_leftover_temporaries
 from impasto.io.locks import OutputLock, holder, try_lock
 
@@ -366,7 +367,7 @@ class FrameStore:
             for f in existing:
                 f.unlink()
             self.clear_checkpoint()
-        _atomic_write_text(mpath, text)
+        atomic_write_bytes(mpath, text.encode("utf-8"))
 
     def save(self, i: int, img: Tensor, metadata: dict[str, Any] | None = None) -> Path:
         return save_image(img, self.path(i), metadata=metadata)
@@ -376,29 +377,13 @@ class FrameStore:
 
     @property
     def checkpoint_path(self) -> Path:
+        """The in-progress frame's checkpoint: :mod:`impasto.checkpoint`'s one format, written and read
+        (as untrusted input) by the frame's job, :class:`impasto.jobs.JobRun`; the frame index is in its
+        ``extra``."""
         return self.folder / self.CHECKPOINT
 
-    def save_checkpoint(self, frame: int, state: dict[str, Any]) -> None:
-        """The in-progress frame's run state (``StyleTransfer.state_dict()``), written atomically."""
-        atomic_write(self.checkpoint_path, lambda fh: torch.save({"frame": frame, "state": state}, fh))
-
-    def load_checkpoint(self, frame: int) -> dict[str, Any] | None:
-        """The saved state of ``frame``, or None (no checkpoint, another frame's, or unreadable)."""
-        p = self.checkpoint_path
-        if not p.is_file():
-            return None
-        try:
-            data = torch.load(p, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001 - a damaged checkpoint only costs the frame's progress
-            return None
-        if not isinstance(data, dict) or data.get("frame") != frame:
-            return None
-        state = data.get("state")
-        return state if isinstance(state, dict) else None
-
     def clear_checkpoint(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.checkpoint_path.unlink()
+        remove_checkpoint(self.checkpoint_path)
 
     def remove(self) -> None:
         """Delete the store (frames, manifest, checkpoint) once the encoded video is safely written."""
@@ -412,9 +397,3 @@ class FrameStore:
         with contextlib.suppress(OSError):
             self.folder.rmdir()
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    def write(fh: BinaryIO) -> None:
-        fh.write(text.encode("utf-8"))
-
-    atomic_write(path, write)

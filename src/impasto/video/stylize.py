@@ -6,19 +6,25 @@ fewer steps at the output size only, and (with a temporal weight) is kept close 
 previous result(s) wherever the flow passed the forward-backward consistency check. Independent
 per-frame stylisation is the same loop with the warm start and the temporal loss turned off.
 
-The loop is a generator of :class:`VideoProgress` events and never prints. Each finished frame goes
-to a :class:`~impasto.video.io.FrameStore` at once (atomically), and the in-progress frame's optimiser
-state is checkpointed every ``checkpoint_every`` steps, so a killed run resumes at the first missing
-frame, from its checkpoint. Previous results are always read back from the stored 8-bit frames, never
-kept as floats, so a resumed run computes exactly what an uninterrupted one would.
+Each frame is a job of :mod:`impasto.jobs` (:class:`~impasto.jobs.JobRun`): the one checkpoint format
+(the frame index in its ``extra``), the one checkpoint policy, stop between steps. What is video's own
+is here: flow, warping, the temporal loss (an engine ``extra_loss``), the frame store and the ETA across
+frames. The loop is a generator of :class:`VideoProgress` events and never prints. Each finished frame
+goes to a :class:`~impasto.video.io.FrameStore` at once (atomically), and the in-progress frame is
+checkpointed in the store's folder, so a killed run resumes at the first missing frame, from its
+checkpoint. Previous results are always read back from the stored 8-bit frames, never kept as floats,
+so a resumed run computes exactly what an uninterrupted one would.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import Tensor
@@ -27,6 +33,9 @@ from impasto import __version__
 from impasto.config import Config
 from impasto.engine import ImageLike, Progress, StyleTransfer
 from impasto.errors import ImpastoError
+from impasto.inputs import as_rgb
+from impasto.io import LoadedImage
+from impasto.jobs import CheckpointPolicy, Eta, JobControl, JobRun, JobSpec
 from impasto.vgg import VGGWeights, load_weights
 from impasto.video.flow import FLOW_METHODS, compute_flow, long_term_weights, reliability_mask, warp
 from impasto.video.io import Clip, FrameStore
@@ -47,10 +56,8 @@ class VideoOptions:
     """Steps for each frame after the first (at the output size only); None: :func:`default_frame_steps`.
     Ignored without the warm start: independent frames all get the full configuration."""
     flow: str = "dis"
-    checkpoint_every: int = 20
-    """Checkpoint the in-progress frame every N steps (0: not by steps)."""
-    checkpoint_seconds: float | None = None
-    """Also checkpoint when this many seconds have passed since the last checkpoint (None: not by time)."""
+    checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    """When the in-progress frame is checkpointed (the job layer's one policy; default once a minute)."""
 
     def validate(self) -> None:
         if not (math.isfinite(self.temporal_weight) and self.temporal_weight >= 0):
@@ -61,10 +68,9 @@ class VideoOptions:
             raise ImpastoError(f"frame steps must be >= 0 (got {self.frame_steps})")
         if self.flow not in FLOW_METHODS:
             raise ImpastoError(f"flow must be one of {', '.join(FLOW_METHODS)} (got {self.flow!r})")
-        if self.checkpoint_every < 0:
-            raise ImpastoError(f"checkpoint_every must be >= 0 (got {self.checkpoint_every})")
-        if self.checkpoint_seconds is not None and not self.checkpoint_seconds > 0:
-            raise ImpastoError(f"checkpoint_seconds must be > 0 (got {self.checkpoint_seconds})")
+        steps, seconds = self.checkpoint.steps, self.checkpoint.seconds
+        if steps is not None and steps < 1 or seconds is not None and not seconds > 0:
+            raise ImpastoError(f"checkpoint policy must be whole steps >= 1 and seconds > 0 (got {self.checkpoint})")
 
     @property
     def mode(self) -> str:
@@ -80,7 +86,8 @@ class VideoProgress:
 
     ``kind``: ``start`` (once: how many frames were already there), ``step`` (one optimiser step of
     frame ``frame``; ``progress`` is the engine's event), ``frame`` (frame ``frame`` finished and
-    written to ``path``) and ``done`` (all frames exist).
+    written to ``path``), then ``done`` (all frames exist) or ``stopped`` (the job's control asked to
+    stop: the frame in progress is checkpointed to ``path``, or ``path`` is None when none was running).
     """
 
     kind: str
@@ -90,7 +97,7 @@ class VideoProgress:
     elapsed: float
     """Seconds since this run (not the whole job, if it was resumed) started."""
     eta: float | None = None
-    """Estimated seconds left for the whole clip (steps left × the current seconds per step)."""
+    """Estimated seconds left for the whole clip (:class:`impasto.jobs.Eta` over the frames' steps)."""
     progress: Progress | None = None
     frame_seconds: float | None = None
     loss: float | None = None
@@ -98,7 +105,7 @@ class VideoProgress:
     terms: dict[str, float] | None = None
     path: str | None = None
     resumed_step: int = 0
-    """``start``/``frame``: the step the in-progress frame resumed from its checkpoint (0: from scratch)."""
+    """``frame``/``stopped``: the step the frame resumed from its checkpoint (0: from scratch)."""
     image: Tensor | None = None
     """``frame`` events: the frame as written ([3, H, W] in [0, 1], 8-bit values)."""
 
@@ -125,8 +132,27 @@ def _quantised(img: Tensor) -> Tensor:
     return (img.clamp(0.0, 1.0) * 255.0).round() / 255.0
 
 
+def _pixels_sha256(img: Tensor) -> str:
+    """sha256 of an image's pixels (and shape): what a frame's checkpoint is tied to, no file read."""
+    t = img.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _style_label(style: ImageLike, k: int) -> str:
+    if isinstance(style, (str, os.PathLike)):
+        return os.fspath(style)
+    if isinstance(style, LoadedImage) and style.path is not None:
+        return str(style.path)
+    return f"style-{k + 1}"
+
+
 class VideoStylizer:
-    """Stylise a clip frame by frame into a :class:`FrameStore`; see the module docstring."""
+    """Stylise a clip frame by frame into a :class:`FrameStore`; see the module docstring.
+
+    ``control`` (an :class:`impasto.jobs.JobControl`) stops the run between steps: the frame in
+    progress is checkpointed and the loop ends with a ``stopped`` event."""
 
     def __init__(
         self,
@@ -139,6 +165,7 @@ class VideoStylizer:
         weights: VGGWeights | None = None,
         manifest: dict[str, Any] | None = None,
         restart: bool = False,
+        control: JobControl | None = None,
     ) -> None:
         self.options = options if options is not None else VideoOptions()
         self.options.validate()
@@ -151,20 +178,22 @@ class VideoStylizer:
         self.styles = list(styles)
         self.store = store
         self.weights = weights if weights is not None else load_weights(config.weights, fmt=config.weights_format)
+        self.control = control if control is not None else JobControl()
         self.n = len(clip.frames)
         self.manifest = {
             **(manifest or {}),
             "impasto_version": __version__,
             "config": self.config.to_dict(),
-            # Everything that changes the frames (not the checkpoint options, which only say when state is saved).
+            # Everything that changes the frames (not the checkpoint policy, which only says when state is saved).
             "video": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.options).items()
                       if not k.startswith("checkpoint")},
             "frames": self.n,
             "size": [h, w],
         }
+        # A frame's job is this run's (same manifest) frame i, of these style pixels.
+        self.key = hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()[:16]
+        self.style_hashes = {_style_label(s, k): _pixels_sha256(as_rgb(s)) for k, s in enumerate(self.styles)}
         self.restart = restart
-        self._st: StyleTransfer | None = None
-        self._frame: int | None = None
         self._flows: dict[tuple[int, int], Tensor] = {}
 
     # -- per-frame set-up ---------------------------------------------------------------------------
@@ -176,9 +205,12 @@ class VideoStylizer:
         steps = self.options.frame_steps if self.options.frame_steps is not None else default_frame_steps(self.config)
         return self.config.replace(steps=steps, start_size=None, scale_steps=None)
 
-    def frame_steps_total(self, i: int) -> int:
+    def frame_schedule(self, i: int) -> list[tuple[tuple[int, int], int]]:
         h, w = (int(x) for x in self.clip.frames[i].shape[1:])
-        return sum(steps for _, steps in self.frame_config(i).schedule(h, w))
+        return self.frame_config(i).schedule(h, w)
+
+    def frame_steps_total(self, i: int) -> int:
+        return sum(steps for _, steps in self.frame_schedule(i))
 
     def flow(self, a: int, b: int) -> Tensor:
         """Optical flow from content frame ``a`` to ``b`` (cached: each pair is needed twice)."""
@@ -208,6 +240,7 @@ class VideoStylizer:
         return img
 
     def _make(self, i: int) -> StyleTransfer:
+        """Frame ``i``'s engine: the frame's pixels, the warm start and the temporal loss."""
         cfg = self.frame_config(i)
         init: Tensor | None = None
         extra = None
@@ -225,66 +258,66 @@ class VideoStylizer:
         return StyleTransfer(self.clip.frame(i), self.styles, cfg, weights=self.weights, init_image=init,
                              extra_loss=extra)
 
-    # -- the loop -------------------------------------------------------------------------------------
-    def checkpoint(self) -> bool:
-        """Save the in-progress frame's state now (call only between events); True if there was one."""
-        if self._st is None or self._frame is None or self._st.pixels is None:
-            return False
-        self.store.save_checkpoint(self._frame, self._st.state_dict())
-        return True
+    def frame_job(self, i: int) -> JobRun:
+        """Frame ``i`` as a job: resumed from the store's checkpoint when it is this run's frame ``i``
+        (any other file there, whatever it holds, is ignored and replaced at the first checkpoint)."""
+        content = f"{self.clip.source}#frame{i + 1}"  # a label: the engine gets the frame's pixels
+        spec = JobSpec(content=content, styles=tuple(self.style_hashes), config=self.frame_config(i),
+                       inputs={content: _pixels_sha256(self.clip.frames[i]), **self.style_hashes},
+                       checkpoint=self.options.checkpoint, key=f"video {self.key} frame {i + 1}")
+        return JobRun(spec, control=self.control, checkpoint=self.store.checkpoint_path, resume="if-valid",
+                      engine=lambda _spec: self._make(i), checkpoint_extra={"kind": "video", "frame": i})
 
+    def _clip_eta(self, first: int) -> tuple[Eta, list[int], list[int]]:
+        """One :class:`Eta` over the steps of frames ``first``.. (each frame's scales in turn), and each
+        frame's offsets into it (scales, steps)."""
+        sizes: list[tuple[int, int]] = []
+        steps: list[int] = []
+        scale_at, step_at = [0] * self.n, [0] * self.n
+        total = 0
+        for i in range(first, self.n):
+            scale_at[i], step_at[i] = len(sizes), total
+            for size, n in self.frame_schedule(i):
+                sizes.append(size)
+                steps.append(n)
+                total += n
+        return Eta(sizes, steps), scale_at, step_at
+
+    # -- the loop -------------------------------------------------------------------------------------
     def run(self) -> Iterator[VideoProgress]:
-        opts = self.options
         first = self.store.open(self.manifest, restart=self.restart, normalise=_normalise_manifest)
         t0 = time.perf_counter()
-        remaining_after = [0] * self.n
-        for k in range(self.n - 2, -1, -1):
-            remaining_after[k] = remaining_after[k + 1] + self.frame_steps_total(k + 1)
+        eta, scale_at, step_at = self._clip_eta(first)
         yield VideoProgress(kind="start", frame=first, n_frames=self.n, elapsed=0.0)
         for i in range(first, self.n):
+            if self.control.stop_requested or self.control.cancel_requested:
+                yield VideoProgress(kind="stopped", frame=i, n_frames=self.n, elapsed=time.perf_counter() - t0)
+                return
             tf = time.perf_counter()
-            st = self._make(i)
-            state = self.store.load_checkpoint(i)
-            if state is not None:
-                try:
-                    st.load_state_dict(state)
-                except (ImpastoError, KeyError, RuntimeError, ValueError, TypeError):
-                    st = self._make(i)  # an unusable checkpoint costs only this frame's progress
-            self._st, self._frame = st, i
+            job = self.frame_job(i)
             result: Progress | None = None
-            first_step: int | None = None
-            resumed = 0
-            last_ckpt = time.perf_counter()
-            for ev in st.run():
-                if ev.done:
-                    result = ev
-                    break
-                if first_step is None:
-                    first_step = ev.step - 1  # > 0 when the engine continues from a checkpoint
-                    resumed = first_step
-                due = bool(opts.checkpoint_every) and ev.step % opts.checkpoint_every == 0
-                if opts.checkpoint_seconds is not None and time.perf_counter() - last_ckpt >= opts.checkpoint_seconds:
-                    due = True
-                if due:
-                    self.store.save_checkpoint(i, st.state_dict())
-                    last_ckpt = time.perf_counter()
-                done_here = ev.step - first_step
-                rate = (time.perf_counter() - tf) / max(done_here, 1)
-                eta = rate * ((ev.total_steps - ev.step) + remaining_after[i])
-                yield VideoProgress(kind="step", frame=i, n_frames=self.n, elapsed=time.perf_counter() - t0,
-                                    eta=eta, progress=ev)
+            for ev in job:
+                p = ev.progress
+                if ev.kind == "step" and p is not None:
+                    yield VideoProgress(kind="step", frame=i, n_frames=self.n, elapsed=time.perf_counter() - t0,
+                                        eta=eta.update(step_at[i] + p.step, scale_at[i] + p.scale), progress=p)
+                elif ev.kind in ("stopped", "cancelled"):
+                    yield VideoProgress(kind="stopped", frame=i, n_frames=self.n, elapsed=time.perf_counter() - t0,
+                                        path=str(ev.checkpoint) if ev.checkpoint else None,
+                                        resumed_step=job.resumed_from)
+                    return
+                elif ev.kind == "done":
+                    result = p
             assert result is not None and result.image is not None
             img = _quantised(result.image)
             spent = time.perf_counter() - tf
             meta = {**self.manifest, "frame": i + 1, "loss": result.loss, "steps": result.step,
-                    "seconds": round(spent, 3), "resumed_step": resumed,
+                    "seconds": round(spent, 3), "resumed_step": job.resumed_from,
                     "terms": {k: float(f"{v:.6g}") for k, v in result.terms.items()}}
             path = self.store.save(i, img, metadata=meta)
             self.store.clear_checkpoint()
-            self._st, self._frame = None, None
-            per_step = spent / max(result.step - resumed, 1)
+            left = eta.update(step_at[i] + result.step, scale_at[i] + result.scale)
             yield VideoProgress(kind="frame", frame=i, n_frames=self.n, elapsed=time.perf_counter() - t0,
-                                eta=per_step * remaining_after[i], frame_seconds=spent, loss=result.loss,
-                                terms=dict(result.terms), path=str(path), resumed_step=resumed, image=img)
+                                eta=0.0 if i == self.n - 1 else left, frame_seconds=spent, loss=result.loss,
+                                terms=dict(result.terms), path=str(path), resumed_step=job.resumed_from, image=img)
         yield VideoProgress(kind="done", frame=self.n - 1, n_frames=self.n, elapsed=time.perf_counter() - t0)
-
