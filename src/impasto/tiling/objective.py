@@ -16,7 +16,7 @@ Both passes are pure functions of (the tile's pixel crop, fixed data): :func:`ti
 :func:`tile_backward`, so tiles can run on other devices or workers and be summed centrally.
 
 Departures from a whole-image evaluation (not from the paper): the statistics are summed over tiles in
-float64 and the loss is then evaluated in float32 as usual, so the result equals the whole image's up to
+float64 and the loss is then evaluated in the pixels' dtype (float32) as usual, so the result equals the whole image's up to
 float rounding (the tests hold it to a relative 1e-4); each tile runs the network twice (pass 1 and
 pass 2) and the halos are computed by every tile that reads them, so a step costs about
 2·(1 + halo overhead) forwards and one backward instead of one of each.
@@ -316,8 +316,9 @@ class TiledObjective:
                                              for t in tile_grid(sh, sw, tile, halo, unit)]))
         targets = {}
         for name in style_layers:
-            grams = [normalise_gram(st[name].gram.float(), forms.gram_norm, float(st[name].count)) for st in per_style]
-            moms = [(st[name].total.float() / st[name].count, st[name].gram[0].float() / st[name].count)
+            dt = content.dtype
+            grams = [normalise_gram(st[name].gram.to(dt), forms.gram_norm, float(st[name].count)) for st in per_style]
+            moms = [(st[name].total.to(dt) / st[name].count, st[name].gram[0].to(dt) / st[name].count)
                     for st in per_style if st[name].total is not None]
             targets[name] = blend_statistics(grams, moms, blend, forms)
         slot = Slot(targets)
@@ -346,9 +347,10 @@ class TiledObjective:
             out[name] = t[:, :, r0:r1, c0:c1]
         return out
 
-    def style_gradient(self, stats: Stats) -> tuple[dict[str, Tensor], dict[str, StyleGradient]]:
-        """The weighted style term of each layer from the whole picture's statistics, and its gradient
-        w.r.t. those statistics (the fixed data of pass 2)."""
+    def style_gradient(self, stats: Stats, dtype: torch.dtype = torch.float32,
+                       ) -> tuple[dict[str, Tensor], dict[str, StyleGradient]]:
+        """The weighted style term of each layer from the whole picture's statistics (evaluated in
+        ``dtype``, the pixels'), and its gradient w.r.t. those statistics (the fixed data of pass 2)."""
         base, wts = self.base, self.base.weights
         slot = base.slots[0]
         terms: dict[str, Tensor] = {}
@@ -357,8 +359,8 @@ class TiledObjective:
             total = None
             for name, w in zip(base.style_layers, wts.style_layers):
                 s = stats[name]
-                gram = s.gram.float().requires_grad_(True)
-                tot = s.total.float().requires_grad_(True) if s.total is not None else None
+                gram = s.gram.to(dtype).requires_grad_(True)
+                tot = s.total.to(dtype).requires_grad_(True) if s.total is not None else None
                 leaves += [gram] + ([tot] if tot is not None else [])
                 d = _stats_loss(LayerStats(gram, tot, s.count), slot, name, base.forms,
                                 self.spec.height * self.spec.width)
@@ -387,7 +389,7 @@ class TiledObjective:
         self.last_tiles = tiles
         pixels = x.detach()
         stats = sum_statistics([tile_statistics(self.model, _crop(pixels, t.read), t, self.spec) for t in tiles])
-        style_terms, coeffs = self.style_gradient(stats)
+        style_terms, coeffs = self.style_gradient(stats, pixels.dtype)
         grad = torch.zeros_like(pixels)
         content = {n: pixels.new_zeros(()) for n in self.base.content_layers}
         tv = pixels.new_zeros(())
