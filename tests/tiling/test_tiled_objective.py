@@ -28,7 +28,8 @@ def _model(layers: tuple[tuple[str, ...], tuple[str, ...]], dtype: torch.dtype =
     return VGGFeatures(tiny_vgg(), list(layers[0]) + list(layers[1])).use_channels_last(True).to(dtype)
 
 
-def _images(h: int, w: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+def _images(h: int, w: int, dtype: torch.dtype = torch.float32,
+            ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     content = torch.rand(1, 3, h, w, generator=g, dtype=dtype)
     styles = [torch.rand(1, 3, 40, 56, generator=g, dtype=dtype), torch.rand(1, 3, 50, 30, generator=g, dtype=dtype)]

@@ -26,6 +26,7 @@ which the whole-image estimate ignores: it is the conservative side).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from impasto.errors import ImpastoError
@@ -33,6 +34,7 @@ from impasto.tiling.grid import alignment, op_channels, required_halo
 from impasto.units import format_bytes
 from impasto.vgg import VGGFeatures
 
+Layers = Sequence[str]
 F32 = 4
 PIXEL_VECTORS_WHOLE = 9
 PIXEL_VECTORS_TILED = 11
@@ -74,7 +76,7 @@ def activation_bytes(model: VGGFeatures, height: int, width: int) -> int:
     return total + 3 * biggest
 
 
-def target_bytes(model: VGGFeatures, content_layers: list[str] | tuple[str, ...], style_layers: list[str] | tuple[str, ...],
+def target_bytes(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
                  height: int, width: int) -> int:
     """Bytes of the content targets at this size and of the Gram targets."""
     channels = dict(op_channels(model))
@@ -90,8 +92,8 @@ def pair_bytes(height: int, width: int) -> int:
     return 2 * 3 * height * width * F32
 
 
-def estimate_whole(model: VGGFeatures, content_layers: list[str] | tuple[str, ...],
-                   style_layers: list[str] | tuple[str, ...], height: int, width: int, pairs: int) -> MemoryEstimate:
+def estimate_whole(model: VGGFeatures, content_layers: Layers,
+                   style_layers: Layers, height: int, width: int, pairs: int) -> MemoryEstimate:
     """A whole-image scale of ``height`` x ``width`` with ``pairs`` L-BFGS pairs."""
     return MemoryEstimate(network_bytes(model), PIXEL_VECTORS_WHOLE * 3 * height * width * F32,
                           pairs * pair_bytes(height, width),
@@ -99,8 +101,8 @@ def estimate_whole(model: VGGFeatures, content_layers: list[str] | tuple[str, ..
                           activation_bytes(model, height, width))
 
 
-def estimate_tiled(model: VGGFeatures, content_layers: list[str] | tuple[str, ...],
-                   style_layers: list[str] | tuple[str, ...], height: int, width: int, pairs: int, tile: int,
+def estimate_tiled(model: VGGFeatures, content_layers: Layers,
+                   style_layers: Layers, height: int, width: int, pairs: int, tile: int,
                    halo: int) -> MemoryEstimate:
     """The same scale in tiles of side ``tile`` read with ``halo`` pixels around."""
     crop_h, crop_w = min(height, tile + 2 * halo), min(width, tile + 2 * halo)
@@ -131,7 +133,7 @@ class ScalePlan:
         return self.tile is not None
 
 
-def plan_scale(model: VGGFeatures, content_layers: list[str] | tuple[str, ...], style_layers: list[str] | tuple[str, ...],
+def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
                height: int, width: int, budget: int, pairs: int) -> ScalePlan:
     """The whole image when its estimate with ``pairs`` L-BFGS pairs is within ``budget``; else tiles.
 

@@ -16,10 +16,14 @@ Both passes are pure functions of (the tile's pixel crop, fixed data): :func:`ti
 :func:`tile_backward`, so tiles can run on other devices or workers and be summed centrally.
 
 Departures from a whole-image evaluation (not from the paper): the statistics are summed over tiles in
-float64 and the loss is then evaluated in the pixels' dtype (float32) as usual, so the result equals the whole image's up to
-float rounding (the tests hold it to a relative 1e-4); each tile runs the network twice (pass 1 and
+float64 and the loss is then evaluated in the pixels' dtype (float32) as usual, so the result equals the
+whole image's up to float rounding (the tests hold it to a relative 1e-4); each tile runs the network twice (pass 1 and
 pass 2) and the halos are computed by every tile that reads them, so a step costs about
 2·(1 + halo overhead) forwards and one backward instead of one of each.
+
+Max pooling's gradient is not defined where a pooling window has a tie; at near-ties the whole image's
+own gradient depends on float rounding (on a flat synthetic picture it changes by half its size between
+channels-last and contiguous layouts), and so does the tiled one: equal values, different subgradients.
 
 What cannot be tiled is refused (:func:`check_tileable`): a term that needs the whole picture at once
 and is not a sum over positions.
@@ -318,8 +322,8 @@ class TiledObjective:
         for name in style_layers:
             dt = content.dtype
             grams = [normalise_gram(st[name].gram.to(dt), forms.gram_norm, float(st[name].count)) for st in per_style]
-            moms = [(st[name].total.to(dt) / st[name].count, st[name].gram[0].to(dt) / st[name].count)
-                    for st in per_style if st[name].total is not None]
+            moms = [(tot.to(dt) / st[name].count, st[name].gram[0].to(dt) / st[name].count)
+                    for st in per_style if (tot := st[name].total) is not None]
             targets[name] = blend_statistics(grams, moms, blend, forms)
         slot = Slot(targets)
         content_norms: dict[str, float] = {}
@@ -367,16 +371,16 @@ class TiledObjective:
                 term = (wts.style * w / slot.norms.get(name, 1.0)) * d
                 terms[name] = term
                 total = term if total is None else total + term
-            grads = (torch.autograd.grad(total, leaves, allow_unused=True)
-                     if total is not None and total.requires_grad else [None] * len(leaves))
+            raw = (torch.autograd.grad(total, leaves, allow_unused=True)
+                   if total is not None and total.requires_grad else [None] * len(leaves))
+        grads = [g.detach() if g is not None else torch.zeros_like(leaf) for g, leaf in zip(raw, leaves)]
         out: dict[str, StyleGradient] = {}
         i = 0
         for name in base.style_layers:
-            g = grads[i] if grads[i] is not None else torch.zeros_like(leaves[i])
+            k = StyleGradient(grads[i])
             i += 1
-            k = StyleGradient(g.detach())
             if stats[name].total is not None:
-                k.total = grads[i].detach() if grads[i] is not None else torch.zeros_like(leaves[i])
+                k.total = grads[i]
                 i += 1
             out[name] = k
         return {n: t.detach() for n, t in terms.items()}, out
