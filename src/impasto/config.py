@@ -20,6 +20,7 @@ from typing import Any
 from impasto.errors import ImpastoError
 from impasto.losses.color import PRESERVE_COLOR_MODES
 from impasto.regions import CONTENT_REGION, parse_region
+from impasto.units import parse_memory
 
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -181,6 +182,10 @@ class Config:
         "save memory; auto: on the CPU above recompute_auto_mib of activations")
     recompute_auto_mib: float = _f(3072.0, "device", "activation MiB above which auto recomputes", cli=False)
     cuda_graph: bool = _f(True, "device", "replay each loss evaluation as a CUDA graph on NVIDIA GPUs", cli=False)
+    max_memory: str | None = _f(
+        None, "device", "memory budget of a scale, a size with a unit (1.5GiB, 512MiB): a scale whose estimate is "
+        "above it runs in tiles with the whole picture's exact statistics, with fewer L-BFGS pairs where needed "
+        "(none: every scale runs whole)", metavar="SIZE")
 
     # -- provenance ----------------------------------------------------------------------------
     preset: str | None = _f(None, "provenance", "the preset this configuration came from", cli=False)
@@ -303,6 +308,8 @@ class Config:
         if self.lbfgs_history_mib is not None:
             _finite("lbfgs_history_mib", self.lbfgs_history_mib, low=0.0, open_low=True)
         _finite("recompute_auto_mib", self.recompute_auto_mib, low=0.0)
+        if self.max_memory is not None:
+            parse_memory(self.max_memory, "max_memory")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ImpastoError(f"adam_betas must be two numbers, each in [0, 1) (got {self.adam_betas})")
         if self.init == "file" and not self.init_file:

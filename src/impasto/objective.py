@@ -148,11 +148,27 @@ def layer_target(feats: list[Tensor], weights: list[float], forms: LossForms) ->
     Several styles blend as weighted statistics (Gram matrices, moments or quantiles): the weighted
     Gram of several paintings is the Gram of their union when their maps have equal size.
     """
+    grams = [masked_gram(f, None, forms.gram_norm) for f in feats] if forms.style_kind in ("gram", "hist") else []
+    moms = [moments(f) for f in feats] if forms.style_kind == "w2" else []
+    t = blend_statistics(grams, moms, weights, forms)
+    if forms.style_kind == "hist":
+        qs = [sorted_target(f) for f in feats]
+        t.sorted = blend_quantiles(qs, weights, max(q.shape[1] for q in qs))
+    return t
+
+
+def blend_statistics(
+    grams: Sequence[tuple[Tensor, float]], moms: Sequence[tuple[Tensor, Tensor]], weights: Sequence[float],
+    forms: LossForms,
+) -> LayerTarget:
+    """A layer's target from several style images' statistics, blended with ``weights``: their
+    normalised Gram matrices with their areas (:func:`~impasto.losses.masked_gram`'s result) for the
+    ``gram``/``hist`` kinds, their :func:`~impasto.losses.style.moments` for ``w2``. The histogram
+    part of ``hist`` is not a statistic that blends here (see :func:`layer_target`)."""
     t = LayerTarget()
     if forms.style_kind in ("gram", "hist"):
         g = None
-        for f, w in zip(feats, weights):
-            gi, area = masked_gram(f, None, forms.gram_norm)
+        for (gi, area), w in zip(grams, weights):
             if forms.gram_norm == "none":
                 # Per position: an un-normalised Gram grows with the number of positions, and each
                 # style image has its own; the loss multiplies back by the generated area.
@@ -161,15 +177,11 @@ def layer_target(feats: list[Tensor], weights: list[float], forms: LossForms) ->
         t.gram = g
     if forms.style_kind == "w2":
         mean = srm = None
-        for f, w in zip(feats, weights):
-            m, s = moments(f)
+        for (m, s), w in zip(moms, weights):
             mean = m * w if mean is None else mean + m * w
             srm = s * w if srm is None else srm + s * w
         assert mean is not None and srm is not None
         t.w2 = W2Target(mean, srm)
-    if forms.style_kind == "hist":
-        qs = [sorted_target(f) for f in feats]
-        t.sorted = blend_quantiles(qs, weights, max(q.shape[1] for q in qs))
     return t
 
 
@@ -213,6 +225,18 @@ def _divisor(blank_loss: Tensor) -> float:
     return v if v > 1e-12 else 1.0
 
 
+def gram_distance(
+    g: Tensor, area: float, t: LayerTarget, forms: LossForms, channels: int, image_positions: int | None = None,
+) -> Tensor:
+    """The Gram distance of one layer (unweighted) given the generated image's normalised Gram ``g``
+    over ``area`` positions (:func:`~impasto.losses.masked_gram`'s result)."""
+    assert t.gram is not None
+    a = t.gram * area if forms.gram_norm == "none" else t.gram
+    return style_layer_loss(
+        g, a, forms.style, channels=channels, positions=round(area), image_positions=image_positions
+    )
+
+
 def slot_layer_loss(
     f: Tensor, t: LayerTarget, mask: Tensor | None, forms: LossForms, image_positions: int | None = None,
     area: float | None = None,
@@ -224,10 +248,7 @@ def slot_layer_loss(
         return w2_loss(mean, srm, t.w2)
     assert t.gram is not None
     g, area = masked_gram(f, mask, forms.gram_norm, area)
-    a = t.gram * area if forms.gram_norm == "none" else t.gram
-    e = style_layer_loss(
-        g, a, forms.style, channels=f.shape[1], positions=round(area), image_positions=image_positions
-    )
+    e = gram_distance(g, area, t, forms, int(f.shape[1]), image_positions)
     if forms.style_kind == "hist":
         assert t.sorted is not None
         e = e + forms.hist_weight * hist_loss(f, t.sorted, mask)

@@ -25,3 +25,19 @@ def content_loss(f: Tensor, p: Tensor, form: str = "mse") -> Tensor:
         _, c, h, w = f.shape
         return d2.sum() / (4.0 * c * h * w)
     raise ValueError(f"unknown content loss {form!r}")
+
+
+def content_scale(form: str, shape: tuple[int, ...]) -> float:
+    """The factor k with ``content_loss(f, p, form) == k · Σ (F − P)²`` for features of ``shape``
+    [B, C, H, W]: every form is a sum over positions, so a tiled objective sums Σ (F − P)² over tiles
+    and multiplies by k once (k uses the whole map's shape)."""
+    b, c, h, w = (int(v) for v in shape)
+    if form == "sse":
+        return 1.0
+    if form == "half_sse":
+        return 0.5
+    if form == "mse":
+        return 1.0 / (b * c * h * w)
+    if form == "coursera":
+        return 1.0 / (4.0 * c * h * w)
+    raise ValueError(f"unknown content loss {form!r}")

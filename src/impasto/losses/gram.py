@@ -68,6 +68,13 @@ def masked_gram(
             area = float(mask.pow(2).sum())
     else:
         area = float(h * w)
-    g = gram_raw(f)
+    return normalise_gram(gram_raw(f), norm, area)
+
+
+def normalise_gram(g: Tensor, norm: str, area: float) -> tuple[Tensor, float]:
+    """A raw Gram sum ``g`` [B, C, C] over ``area`` positions divided as :func:`gram_divisor` says ->
+    (G, area), the area floored at 1e-6 (an empty region). What :func:`masked_gram` does after summing;
+    the tiled objective (:mod:`impasto.tiling`) sums the raw Gram over tiles and normalises once."""
+    b, c = int(g.shape[0]), int(g.shape[1])
     area = max(area, 1e-6)
     return (g if norm == "none" else g / gram_divisor(norm, b, c, area)), area

@@ -15,8 +15,14 @@ def tv_loss(x: Tensor, form: str = "l2") -> Tensor:
     """
     dh = x[:, :, 1:, :] - x[:, :, :-1, :]
     dw = x[:, :, :, 1:] - x[:, :, :, :-1]
+    return tv_penalty(dh, form) + tv_penalty(dw, form)
+
+
+def tv_penalty(d: Tensor, form: str = "l2") -> Tensor:
+    """Σ |d| (``"l1"``) or Σ d² (``"l2"``) of neighbour differences ``d``: one direction of
+    :func:`tv_loss` (the tiled objective sums it over the pairs each tile owns)."""
     if form == "l1":
-        return dh.abs().sum() + dw.abs().sum()
+        return d.abs().sum()
     if form == "l2":
-        return dh.pow(2).sum() + dw.pow(2).sum()
+        return d.pow(2).sum()
     raise ValueError(f"unknown total-variation loss {form!r}")

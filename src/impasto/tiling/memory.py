@@ -1,0 +1,169 @@
+"""How much memory a scale needs, whole or in tiles, and the tile size that keeps it under a budget.
+
+The model counts bytes of float32 tensors (4 B per value) from the network's channel counts and the
+picture's size; it is an estimate of what a step keeps alive at its peak, not a measurement:
+
+- ``network``: the convolutions' weights and biases up to the deepest layer used;
+- ``pixels``: V float32 vectors of the picture's size (3·H·W·4 B each): V = 9 for the whole image (the
+  pixels, their gradient, L-BFGS's previous gradient, direction and one temporary of its two-loop
+  recursion, the trust region's pixels before the step, its difference and blend, the divergence guard's
+  lowest-loss pixels), V = 11 in tiles (also the gradient accumulated over tiles and its product in
+  the backward call);
+- ``history``: m L-BFGS pairs (s and y): 2·m·3·H·W·4 B;
+- ``targets``: the content targets, Σ_content C_l·h_l·w_l·4 B (h_l = H >> P_l), and the Gram targets
+  Σ_style C_l²·4 B;
+- ``activations``: one forward and backward of the network on an input of h x w: the three copies of the
+  input the forward makes (scaled, preprocessed, channels-last; 3·3·h·w·4 B), every ReLU and pooling
+  output (kept for the backward: Σ C·h·w·4 B), max pooling's int64 indices (Σ C·h·w·8 B), and three maps of
+  the largest size alive at once (a convolution's output before its ReLU in the forward; the gradients
+  of an op's output and input in the backward). For the whole image h x w = H x W; in tiles it is the
+  crop, min(H, T + 2·halo) x min(W, T + 2·halo) for tiles of side T.
+
+Not counted: the Python and torch runtime, the input images at their original size, allocator slack and
+fragmentation (a few hundred MiB on the CPU), and activation recomputation (``recompute_activations``,
+which the whole-image estimate ignores: it is the conservative side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from impasto.errors import ImpastoError
+from impasto.tiling.grid import alignment, op_channels, required_halo
+from impasto.units import format_bytes
+from impasto.vgg import VGGFeatures
+
+Layers = Sequence[str]
+F32 = 4
+PIXEL_VECTORS_WHOLE = 9
+PIXEL_VECTORS_TILED = 11
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak bytes of one scale, by part (see the module's docstring for each formula)."""
+
+    network: int
+    pixels: int
+    history: int
+    targets: int
+    activations: int
+
+    @property
+    def total(self) -> int:
+        return self.network + self.pixels + self.history + self.targets + self.activations
+
+
+def network_bytes(model: VGGFeatures) -> int:
+    """Bytes of the model's convolution weights and biases."""
+    return sum(int(p.numel()) * p.element_size() for p in model.convs.parameters())
+
+
+def activation_bytes(model: VGGFeatures, height: int, width: int) -> int:
+    """Bytes one forward+backward of the network keeps at an input of ``height`` x ``width`` (see the
+    module's docstring; ``VGGFeatures.activation_mib`` is the ReLU/pooling/indices part of it)."""
+    total = 3 * 3 * height * width * F32
+    h, w, biggest = height, width, 0
+    for name, c in op_channels(model):
+        if name.startswith("pool"):
+            h, w = h // 2, w // 2
+            if model.pooling == "max":
+                total += 8 * c * h * w
+        if not name.startswith("conv"):
+            total += F32 * c * h * w
+        biggest = max(biggest, F32 * c * h * w)
+    return total + 3 * biggest
+
+
+def target_bytes(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
+                 height: int, width: int) -> int:
+    """Bytes of the content targets at this size and of the Gram targets."""
+    channels = dict(op_channels(model))
+    total = 0
+    for name in content_layers:
+        p = model.pools_before(name)
+        total += F32 * channels[name] * (height >> p) * (width >> p)
+    return total + sum(F32 * channels[n] ** 2 for n in style_layers)
+
+
+def pair_bytes(height: int, width: int) -> int:
+    """Bytes of one L-BFGS pair (s and y) at this size."""
+    return 2 * 3 * height * width * F32
+
+
+def estimate_whole(model: VGGFeatures, content_layers: Layers,
+                   style_layers: Layers, height: int, width: int, pairs: int) -> MemoryEstimate:
+    """A whole-image scale of ``height`` x ``width`` with ``pairs`` L-BFGS pairs."""
+    return MemoryEstimate(network_bytes(model), PIXEL_VECTORS_WHOLE * 3 * height * width * F32,
+                          pairs * pair_bytes(height, width),
+                          target_bytes(model, content_layers, style_layers, height, width),
+                          activation_bytes(model, height, width))
+
+
+def estimate_tiled(model: VGGFeatures, content_layers: Layers,
+                   style_layers: Layers, height: int, width: int, pairs: int, tile: int,
+                   halo: int) -> MemoryEstimate:
+    """The same scale in tiles of side ``tile`` read with ``halo`` pixels around."""
+    crop_h, crop_w = min(height, tile + 2 * halo), min(width, tile + 2 * halo)
+    return MemoryEstimate(network_bytes(model), PIXEL_VECTORS_TILED * 3 * height * width * F32,
+                          pairs * pair_bytes(height, width),
+                          target_bytes(model, content_layers, style_layers, height, width),
+                          activation_bytes(model, crop_h, crop_w))
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """How one scale runs under a memory budget."""
+
+    size: tuple[int, int]
+    tile: int | None
+    """Tile side in pixels; None: the whole image (the ordinary objective)."""
+    halo: int
+    pairs: int
+    """L-BFGS pairs to keep (the configured number, or fewer to fit the budget)."""
+    estimate: MemoryEstimate
+    """The estimate of the plan as chosen."""
+    whole: MemoryEstimate
+    """The whole image with the configured pairs (what would run without a budget)."""
+    budget: int
+
+    @property
+    def tiled(self) -> bool:
+        return self.tile is not None
+
+
+def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
+               height: int, width: int, budget: int, pairs: int) -> ScalePlan:
+    """The whole image when its estimate with ``pairs`` L-BFGS pairs is within ``budget``; else tiles.
+
+    In tiles, the L-BFGS history is capped in bytes first: at most half of what the budget leaves after
+    the fixed parts (network, pixel vectors, targets) and the smallest tile's activations, at least one
+    pair (fewer pairs: a poorer curvature model, so more steps for the same loss; one pair is close to a
+    scaled gradient descent). The tile side is then the largest multiple of the network's alignment
+    whose estimate fits. A plan whose crops would be the whole picture runs whole (with the capped history).
+    An ImpastoError says how much a budget too small for even the smallest tile and one pair needs.
+    """
+    whole = estimate_whole(model, content_layers, style_layers, height, width, pairs)
+    halo, unit = required_halo(model), alignment(model)
+    if whole.total <= budget:
+        return ScalePlan((height, width), None, halo, pairs, whole, whole, budget)
+    fixed = estimate_tiled(model, content_layers, style_layers, height, width, 0, unit, halo).total
+    pair = pair_bytes(height, width)
+    if fixed + pair > budget:
+        raise ImpastoError(
+            f"max_memory {format_bytes(budget)} is below the {format_bytes(fixed + pair)} a {width}x{height} scale "
+            "needs at the least in tiles (pixels, optimiser vectors, content targets, one L-BFGS pair, the "
+            "smallest tile); raise max_memory or lower the size")
+    m = max(1, min(pairs, (budget - fixed) // 2 // pair))
+    best = unit
+    side = -(-max(height, width) // unit) * unit
+    for t in range(unit, side + 1, unit):
+        if estimate_tiled(model, content_layers, style_layers, height, width, m, t, halo).total > budget:
+            break
+        best = t
+    if best + 2 * halo >= height and best + 2 * halo >= width:  # every crop would be the whole picture
+        return ScalePlan((height, width), None, halo, m,
+                         estimate_whole(model, content_layers, style_layers, height, width, m), whole, budget)
+    return ScalePlan((height, width), best, halo, m,
+                     estimate_tiled(model, content_layers, style_layers, height, width, m, best, halo), whole, budget)

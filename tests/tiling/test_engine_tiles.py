@@ -1,0 +1,106 @@
+"""The engine's opt-in tiled scales: Config.max_memory, the same picture as a whole-image run, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from impasto.config import Config
+from impasto.engine import StyleTransfer
+from impasto.errors import ImpastoError
+from impasto.tiling import TiledObjective
+from impasto.tiling.memory import estimate_tiled
+from impasto_test_support import tiny_vgg
+
+# Shallow layers (halo 12 px, tiles aligned to 4 px), so a 96x128 picture really is cut into tiles.
+CFG = Config(size=128, start_size=None, steps=3, device="cpu", lbfgs_history=3, content_layers=("relu2_2",),
+             style_layers=("relu1_1", "relu2_1", "relu3_1"))
+
+
+def _run(images: tuple[Path, Path], cfg: Config, steps: int | None = None, state: dict[str, Any] | None = None,
+         ) -> tuple[StyleTransfer, list[Any]]:
+    st = StyleTransfer(images[0], [images[1]], cfg, weights=tiny_vgg())
+    if state is not None:
+        st.load_state_dict(state)
+    events = []
+    for ev in st.run():
+        events.append(ev)
+        if steps is not None and not ev.done and ev.step == steps:
+            break
+    return st, events
+
+
+def _budget(cfg: Config, tile: int = 32) -> str:
+    st = StyleTransfer(torch.rand(3, 96, 128), [torch.rand(3, 64, 64)], cfg, weights=tiny_vgg())
+    return f"{estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, tile, 12).total}B"
+
+
+def test_no_budget_and_a_budget_that_fits_take_the_old_path(small_images: tuple[Path, Path]) -> None:
+    st, a = _run(small_images, CFG)
+    assert st.memory_plan((96, 128)) is None
+    st2, b = _run(small_images, CFG.replace(max_memory="1TiB"))
+    plan = st2.memory_plan((96, 128))
+    assert plan is not None and not plan.tiled and plan.pairs == 3
+    assert torch.equal(a[-1].image, b[-1].image)
+    assert [e.loss for e in a] == [e.loss for e in b]
+
+
+# Max pooling's gradient is not defined at ties, and the flat synthetic photo's palette start has many
+# near-ties: there the whole image's own gradient changes by half its size between memory layouts
+# (channels-last or not), so the comparison uses average pooling, or noise with max pooling.
+@pytest.mark.parametrize("changes", [{"pooling": "avg"}, {"init": "noise"}])
+def test_a_scale_over_the_budget_runs_in_tiles_and_paints_the_same_picture(
+    small_images: tuple[Path, Path], changes: dict[str, Any],
+) -> None:
+    cfg = CFG.replace(steps=5, **changes)
+    budget = _budget(cfg)
+    seen: list[type] = []
+    st = StyleTransfer(small_images[0], [small_images[1]], cfg.replace(max_memory=budget), weights=tiny_vgg())
+    build = st.tiled_objective
+
+    def spy(size: tuple[int, int], tile: int) -> TiledObjective:
+        obj = build(size, tile)
+        seen.append(type(obj))
+        return obj
+
+    st.tiled_objective = spy  # type: ignore[method-assign]
+    tiled = list(st.run())
+    plan = st.memory_plan((96, 128))
+    assert plan is not None and plan.tiled and plan.tile == 48 and plan.pairs == 2  # history capped in bytes
+    assert seen == [TiledObjective]
+    assert plan.estimate.total <= int(budget[:-1]) < plan.whole.total
+    _, whole = _run(small_images, cfg.replace(lbfgs_history=plan.pairs))
+    for t, w in zip(tiled[:-1], whole[:-1]):
+        assert t.loss == pytest.approx(w.loss, rel=1e-5)
+        assert t.terms == pytest.approx(w.terms, rel=1e-4, abs=1e-5 * w.loss)
+    assert float((tiled[-1].image - whole[-1].image).abs().max()) < 1e-4
+
+
+def test_a_tiled_run_resumes_bit_identically(small_images: tuple[Path, Path]) -> None:
+    cfg = CFG.replace(max_memory=_budget(CFG), steps=4)
+    _, straight = _run(small_images, cfg)
+    st, _ = _run(small_images, cfg, steps=2)
+    state = st.state_dict()
+    assert state["tile_evaluations"] == 2
+    _, rest = _run(small_images, cfg, state=state)
+    assert torch.equal(rest[-1].image, straight[-1].image)
+
+
+@pytest.mark.parametrize("changes, setting", [({"style_kind": "hist"}, "style_kind 'hist'"),
+                                              ({"normalize_gradients": True}, "normalize_gradients")])
+def test_settings_that_cannot_be_tiled_are_refused_before_the_first_step(
+    small_images: tuple[Path, Path], changes: dict[str, Any], setting: str,
+) -> None:
+    cfg = CFG.replace(**changes)
+    with pytest.raises(ImpastoError, match=setting):
+        _run(small_images, cfg.replace(max_memory=_budget(CFG)))
+    _run(small_images, cfg.replace(max_memory="1GiB", steps=1))  # a budget that fits: no tiles, no refusal
+
+
+def test_max_memory_is_validated_in_one_line() -> None:
+    with pytest.raises(ImpastoError, match="^max_memory must be a size with a unit"):
+        Config(max_memory="12")
+    assert Config(max_memory="1.5GiB").max_memory == "1.5GiB"
