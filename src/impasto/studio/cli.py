@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from impasto.jobs.argtypes import nonneg_float, nonneg_int
 from impasto.errors import ImpastoError
+from impasto.jobs.argtypes import nonneg_float, nonneg_int
 
 EXIT_USAGE = 2
 TOKEN_ENV = "IMPASTO_TOKEN"
