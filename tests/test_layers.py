@@ -18,7 +18,8 @@ RANKS = {
     "engine": 4,
     "checkpoint": 5,
     "viz": 6, "bench": 6,
-    "cli": 7, "studio": 7, "batch": 7, "video": 7, "client": 7,
+    "jobs": 6,
+    "cli": 7, "studio": 7, "batch": 7, "video": 7,
 }
 
 
