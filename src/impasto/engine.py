@@ -311,8 +311,11 @@ class StyleTransfer:
 
         keys = {"format", "version", "digest", "position", "pixels", "optimizer", "hooks", "elapsed", "last",
                 "terms", "stop_reason", "torch_rng"}
-        if set(state) != keys:
+        if not keys <= set(state) <= keys | {"tile_evaluations"}:
             raise bad("unexpected fields")
+        if "tile_evaluations" in state and (type(state["tile_evaluations"]) is not int
+                                            or state["tile_evaluations"] < 0):
+            raise bad("tile schedule")
         pos = state["position"]
         if not isinstance(pos, dict) or set(pos) != {"scale", "done", "step", "stopped"}:
             raise bad("position")

@@ -1,4 +1,4 @@
-"""``impasto submit`` and ``impasto.client`` against a real server."""
+"""``impasto submit`` and ``impasto.studio.client`` against a real server."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from impasto.cli import main
-from impasto.client import StudioClient, StudioError
 from impasto.io import load_image, read_metadata
+from impasto.studio.client import StudioClient, StudioError
 
 from .conftest import ServerProcess
 

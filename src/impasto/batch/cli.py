@@ -15,7 +15,6 @@ Exit status: 0 when every job is done or was already done, 1 when any job failed
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import threading
@@ -34,11 +33,11 @@ from impasto.batch.jobs import (
     read_manifest,
     resolve_jobs,
 )
-from impasto.cli.run import _checkpoint_every
 from impasto.config import Config
 from impasto.errors import ImpastoError
+from impasto.jobs import fmt_time
 from impasto.jobs.argtypes import Parser, int_at_least, nonneg_float
-from impasto.jobs.flags import add_config_flags
+from impasto.jobs.flags import add_config_flags, checkpoint_every
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -81,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ray: GPUs per actor (default: 1 when the cluster has GPUs, else 0)")
     run.add_argument("--max-retries", type=int_at_least(0), default=2, metavar="N",
                      help="re-runs of a job whose worker died (it resumes from its checkpoint; default: 2)")
-    run.add_argument("--checkpoint-every", type=_checkpoint_every, default=None, metavar="N|auto",
+    run.add_argument("--checkpoint-every", type=checkpoint_every, default=None, metavar="N|auto",
                      help="checkpoint a running job every N steps (auto: once a minute, as a single run does; "
                      "0: never, a killed job then starts again) (default: auto)")
     run.add_argument("-q", "--quiet", action="store_true", help="only the summary and failures")
@@ -109,16 +108,12 @@ class SharedConfig:
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from impasto.cli.run import load_config_file
         from impasto.jobs.flags import changes_from_args
 
         self.args = args
         self.changes = changes_from_args(args)
-        self._base: Config | None = None
-        if args.config:
-            if args.preset_name is not None:
-                raise ImpastoError("give --config or --preset, not both")
-            self._base = Config.from_dict(load_config_file(args.config))
+        if args.config and args.preset_name is not None:
+            raise ImpastoError("give --config or --preset, not both")
         self._cache: dict[str | None, Config] = {}
 
     @classmethod
@@ -131,30 +126,20 @@ class SharedConfig:
         preset = preset if preset is not None else self.args.preset_name
         hit = self._cache.get(preset)
         if hit is None:
-            from impasto import presets
+            from impasto.jobs import for_preset_run, resolve
 
-            base = self._base if preset is None else presets.preset_config(preset, allow_vgg19=True)
-            hit = (base if base is not None else Config()).replace(**self.changes)
-            if preset is not None:
-                presets.check_weights(hit, allow_vgg19=self.args.allow_vgg19)
-                hit = presets.mark_vgg19_substitute(hit)
+            hit = resolve(self.changes, preset=preset, config_file=None if preset is not None else self.args.config)
+            hit = for_preset_run(hit, preset, allow_vgg19=self.args.allow_vgg19)
             self._cache[preset] = hit
         return hit
 
     def finalize(self, cfg: Config, styles: list[str]) -> tuple[Config, list[str]]:
-        from impasto.cli.run import resolve_region_styles
+        from impasto.jobs import resolve_region_styles
 
         return resolve_region_styles(cfg, styles)
 
 
 # -- progress display ------------------------------------------------------------------------------------
-
-
-def _fmt_time(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "--:--"
-    s = int(round(s))
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
 
 
 class Display:
@@ -170,7 +155,7 @@ class Display:
         c = ev.counts
         return (f"[{c.finished}/{c.total}] done {c.done}, skipped {c.skipped}, running {c.running}, "
                 f"failed {c.failed}" + (f", waiting {c.waiting}" if c.waiting else "") +
-                f" | {_fmt_time(ev.elapsed)} elapsed, ETA {_fmt_time(ev.eta)}")
+                f" | {fmt_time(ev.elapsed)} elapsed, ETA {fmt_time(ev.eta)}")
 
     def _clear(self) -> None:
         if self._line:
@@ -321,7 +306,7 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     done = sum(r.status == "done" for r in ordered)
     skipped = sum(r.status == "skipped" for r in ordered)
     failed = [r for r in ordered if r.status == "failed"]
-    out.write(f"{done} done, {skipped} already done, {len(failed)} failed in {_fmt_time(time.monotonic() - t0)}"
+    out.write(f"{done} done, {skipped} already done, {len(failed)} failed in {fmt_time(time.monotonic() - t0)}"
               f" -> {args.outdir}\n")
     if failed:
         err.write(f"impasto batch: {len(failed)} job(s) failed:\n")

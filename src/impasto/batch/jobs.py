@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from impasto.checkpoint import file_sha256
 from impasto.config import Config
 from impasto.errors import ImpastoError
+from impasto.io import IMAGE_SUFFIXES, file_sha256
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 STATE_DIR = ".impasto-batch"
 """Folder inside the output folder for locks, checkpoints, worker status and the journal."""

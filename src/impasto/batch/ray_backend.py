@@ -12,14 +12,14 @@ of many machines, GPU scheduling (``num_gpus`` per actor), restarts of dead work
 - Code: when this backend connects to Ray itself, the driver's ``impasto`` package is shipped to the
   workers (``runtime_env`` ``py_modules``), so the cluster runs exactly the code that planned the batch.
   A program that calls ``ray.init`` itself chooses: :func:`runtime_env` gives the same setting.
-- Results: actors return 8-bit pixels; the coordinator, which holds each output's lock, writes the file
+- Protocol: an actor takes the same job message as a local pool worker and returns the same result (see
+  :mod:`impasto.batch.protocol`): 8-bit pixels; the coordinator, which holds each output's lock, writes the file
   atomically (see :mod:`impasto.batch.runner`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import tempfile
@@ -29,9 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import impasto
-from impasto.batch.backends import BackendEvent, cpu_count
-from impasto.batch.jobs import JobOutput, JobSpec
+from impasto.batch.jobs import JobSpec
+from impasto.batch.protocol import (
+    BackendEvent,
+    cpu_count,
+    job_from_message,
+    job_message,
+    output_from_message,
+    output_message,
+)
 from impasto.errors import ImpastoError
+from impasto.io.atomic import atomic_write_bytes, file_sha256
 
 OBJECT_STORE_BYTES = 512 * 2**20
 """Object store of a Ray instance this backend starts itself (inputs are photos, not datasets)."""
@@ -45,14 +53,6 @@ def _require_ray() -> Any:
     return ray
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def materialize(blobs: Mapping[str, tuple[str, Any]], get: Any) -> dict[str, str]:
     """Local paths for a job's inputs: the path itself where it holds the same bytes, else a cached copy.
 
@@ -62,7 +62,7 @@ def materialize(blobs: Mapping[str, tuple[str, Any]], get: Any) -> dict[str, str
     out: dict[str, str] = {}
     for path, (sha, ref) in blobs.items():
         try:
-            if os.path.isfile(path) and _sha256(path) == sha:
+            if os.path.isfile(path) and file_sha256(path) == sha:
                 out[path] = path
                 continue
         except OSError:
@@ -71,15 +71,7 @@ def materialize(blobs: Mapping[str, tuple[str, Any]], get: Any) -> dict[str, str
         local = cache / f"{sha}{Path(path).suffix.lower()}"
         if not local.is_file():
             data: bytes = get(ref)
-            fd, tmp = tempfile.mkstemp(dir=cache, prefix=".in.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, local)  # concurrent actors on one node write the same bytes: either wins
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            atomic_write_bytes(local, data)  # concurrent actors on one node write the same bytes: either wins
         out[path] = str(local)
     return out
 
@@ -99,12 +91,13 @@ class BatchActor:
 
         set_threads(threads)
 
-    def run(self, job: JobSpec, blobs: Mapping[str, tuple[str, Any]]) -> JobOutput:
+    def run(self, msg: dict[str, Any], blobs: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+        """One job message in, its result message out (the job protocol of :mod:`impasto.batch.protocol`)."""
         import ray
 
         from impasto.batch.worker import execute
 
-        return execute(job, local_paths=materialize(blobs, ray.get))
+        return output_message(execute(job_from_message(msg), local_paths=materialize(blobs, ray.get)))
 
     def pid(self) -> int:
         return os.getpid()
@@ -203,7 +196,7 @@ class RayBackend:
         while self._queue and self._idle:
             job = self._queue.popleft()
             actor = self._idle.popleft()
-            ref = actor.run.remote(job, self._blobs(job))
+            ref = actor.run.remote(job_message(job), self._blobs(job))
             self._inflight[ref] = (job, actor)
 
     def wait(self, timeout: float) -> list[BackendEvent]:
@@ -223,7 +216,7 @@ class RayBackend:
             job, actor = self._inflight.pop(ref)
             self._idle.append(actor)
             try:
-                out: JobOutput = ray.get(ref)
+                out = output_from_message(ray.get(ref))
             except ray.exceptions.RayTaskError as e:
                 cause = e.cause if getattr(e, "cause", None) is not None else e
                 msg = str(cause) if isinstance(cause, ImpastoError) else f"{type(cause).__name__}: {cause}"

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from impasto import __version__
-from impasto.batch.backends import Backend, BackendEvent
 from impasto.batch.jobs import STATE_DIR, JobResult, JobSpec
+from impasto.batch.protocol import Backend, BackendEvent
 from impasto.errors import ImpastoError
 from impasto.io.locks import OutputLock, holder, try_lock
 
@@ -97,11 +97,12 @@ def _foreign(job: JobSpec) -> str:
 
 
 def _metadata(job: JobSpec, out: Any, seconds: float) -> dict[str, Any]:
-    from impasto.cli.run import output_metadata
+    from impasto.jobs import JobSpec as RunSpec
+    from impasto.jobs import result_metadata
 
-    return output_metadata(
-        job.config, job.content, list(job.styles), steps=out.steps, seconds=round(out.seconds, 2),
-        restarts=out.restarts,
+    spec = RunSpec(content=job.content, styles=job.styles, config=job.config, inputs=job.inputs, key=job.key)
+    return result_metadata(
+        spec, steps=out.steps, seconds=round(out.seconds, 2), restarts=out.restarts,
         batch={"key": job.key, "job": job.name, "attempts": out.attempt, "resumed_from": out.resumed_from,
                "worker": out.worker, "wall_seconds": round(seconds, 2)},
     )

@@ -19,6 +19,7 @@ from impasto.io.images import (
     save_result,
     scaled_size,
     to_pil,
+    to_uint8,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "atomic_write_bytes", "atomic_write_json",    "bound_metadata",
     "check_output_path", "check_writable", "file_sha256", "default_content_path", "default_style_path", "load_image",
     "read_metadata", "resize_long_side", "resize_to", "save_image", "save_result", "scaled_size", "to_pil",
+    "to_uint8",
 ]

@@ -57,6 +57,7 @@ __all__ = [
     "save_result",
     "scaled_size",
     "to_pil",
+    "to_uint8",
 ]
 
 # Pillow warns above 89.5 MP and refuses above twice that; we use the refusal limit as our own, checked
@@ -523,6 +524,12 @@ def _tensor_to_uint8(x: torch.Tensor, channels: int, what: str) -> npt.NDArray[n
     x = torch.nan_to_num(x.detach().to("cpu", torch.float32), nan=0.0, posinf=1.0, neginf=0.0)
     arr = (x.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     return arr
+
+
+def to_uint8(x: torch.Tensor) -> npt.NDArray[np.uint8]:
+    """``[C, H, W]`` (or ``[1, C, H, W]``) float in [0, 1] -> ``H x W x C`` uint8, rounded exactly as
+    :func:`save_image` rounds (the pixels a file written from ``x`` holds)."""
+    return _tensor_to_uint8(x, int(x.shape[-3]), "image")
 
 
 def to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:

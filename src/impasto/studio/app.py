@@ -1,6 +1,6 @@
 """The studio's HTTP API (FastAPI) and the page it serves.
 
-The page uses only this API, so anything the page does a script can do (see :mod:`impasto.client`).
+The page uses only this API, so anything the page does a script can do (see :mod:`impasto.studio.client`).
 Errors are JSON ``{"detail": "one clear line"}`` with the status that says why: 400 bad input, 401 no
 token, 403 cross-origin or wrong host, 404 no such job, 409 wrong state, 411/413 body size, 415 not an
 image, 429 queue full, 503 shutting down.

@@ -66,7 +66,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
-    from impasto.client import StudioClient
+    from impasto.studio.client import StudioClient
 
     with StudioClient(args.server, token=args.token) as client:
         if args.cancel:

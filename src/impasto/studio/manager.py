@@ -1,32 +1,29 @@
-"""The job queue and the bounded pool of job processes.
+"""The job queue, over the job layer's pool of job processes (:class:`impasto.jobs.pool.WorkerPool`).
 
 One dispatcher thread claims the oldest queued job from the database whenever a slot is free and
-hands it to a waiting job process (see :mod:`impasto.studio.worker`); one reader thread per running
-job turns the process's event lines into database updates and into an in-memory event log that the
-SSE route streams. The database is the truth: on start, jobs that a killed server left ``running`` go
-back to the queue and their processes resume them from the last checkpoint.
+hands it to the pool, whose worker runs it with :mod:`impasto.studio.worker`; one thread reads the
+pool's events and turns them into database updates and into an in-memory event log that the SSE route
+streams. A job whose process dies fails (with the process's last words); it is not retried. The
+database is the truth: on start, jobs that a killed server left ``running`` go back to the queue and
+their processes resume them from the last checkpoint.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import fcntl
-import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
-import impasto
 from impasto.errors import ImpastoError
+from impasto.jobs.pool import TERMINAL, WorkerPool
 from impasto.studio.db import FINISHED, Job, JobDB
 from impasto.studio.storage import DataDir
+from impasto.studio.worker import RUNNER
 
 EVENT_LOG_LENGTH = 4000
 """Events kept per job for SSE replay (bounded, so memory stays flat however long a job runs)."""
@@ -45,7 +42,7 @@ class PoolSettings:
     checkpoint_every: int = 20
     max_queued: int = 16
     prestart: bool = True
-    """Keep one job process started (torch imported, weights loaded) so a new job starts at once."""
+    """Start the job processes with the server (torch imported, weights loaded) so a job starts at once."""
 
 
 class EventLog:
@@ -69,23 +66,21 @@ class EventLog:
             return [e for e in self._events if e[0] > seq]
 
 
-def package_pythonpath() -> str:
-    """PYTHONPATH that makes a child process import this very impasto (a checkout or an install)."""
-    root = str(Path(impasto.__file__).resolve().parent.parent)
-    old = os.environ.get("PYTHONPATH")
-    return root if not old else root + os.pathsep + old
-
-
 class _Running:
-    def __init__(self, job: Job, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, job: Job, pool: WorkerPool) -> None:
         self.job = job
-        self.proc = proc
+        self._pool = pool
         self.cancel_requested = False
         self.delete_requested = False
         self.terminal: str | None = None
         self.last_db = 0.0
         self.step = job.step
         self.loss: float | None = job.loss
+
+    @property
+    def proc(self) -> subprocess.Popen[str] | None:
+        """The job process running it (None while it waits for one)."""
+        return self._pool.process(self.job.id)
 
 
 class JobManager:
@@ -95,14 +90,15 @@ class JobManager:
         self.data = data
         self.settings = settings
         self.db = JobDB(data.db_path)
+        self.pool = WorkerPool(max(1, settings.workers), threads=settings.threads, weights=settings.weights or "",
+                               prestart=settings.prestart, max_retries=0, log=data.root / "worker.log")
         self._lock_fh: IO[str] | None = None
         self._cv = threading.Condition()
         self._running: dict[str, _Running] = {}
-        self._spares: list[subprocess.Popen[str]] = []
         self._logs: dict[str, EventLog] = {}
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._readers: list[threading.Thread] = []
+        self._closed = False
+        self._threads: list[threading.Thread] = []
 
     # -- life cycle -----------------------------------------------------------------------------
     def lock(self) -> None:
@@ -122,31 +118,30 @@ class JobManager:
         self.lock()
         for job in self.db.requeue_interrupted():
             self.log(job.id).add("state", {"state": "queued", "note": "server restarted; resuming"})
-        self._thread = threading.Thread(target=self._dispatch, name="impasto-dispatch", daemon=True)
-        self._thread.start()
+        self.pool.start()
+        self._threads = [threading.Thread(target=self._dispatch, name="impasto-dispatch", daemon=True),
+                         threading.Thread(target=self._pump, name="impasto-events", daemon=True)]
+        for t in self._threads:
+            t.start()
 
     def stop(self, *, suspend_timeout: float = 10.0) -> None:
         """Stop: running jobs save a checkpoint and go back to the queue (they resume on the next start)."""
         with self._cv:
             self._stopping = True
-            running = list(self._running.values())
-            spares, self._spares = self._spares, []
+            running = list(self._running)
             self._cv.notify_all()
-        for r in running:
-            self._send(r.proc, "suspend")
+        for job_id in running:
+            self.pool.suspend(job_id)
         deadline = time.monotonic() + suspend_timeout
-        for r in running:
-            try:
-                r.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                r.proc.kill()
-                r.proc.wait()
-        for p in spares:
-            self._close(p)
-        for t in self._readers:
+        with self._cv:
+            while self._running and time.monotonic() < deadline:
+                self._cv.wait(timeout=0.1)
+        self.pool.close()  # a job that did not suspend in time is killed: it resumes from its checkpoint
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        for t in self._threads:
             t.join(timeout=5)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
         self.db.close()
         if self._lock_fh is not None:
             self._lock_fh.close()
@@ -192,9 +187,14 @@ class JobManager:
             if r is None or r.terminal is not None or current is None or current.state in FINISHED:
                 return None
             r.cancel_requested = True
-        self._send(r.proc, "cancel")
+        if self.pool.cancel(job_id):  # it had not reached a process yet
+            self._finish(r, "cancelled", None)
+            with self._cv:
+                self._running.pop(job_id, None)
+                self._cv.notify_all()
+            return "cancelled"
         # A job process stuck in a long step still has to go: kill it if it has not stopped in 5 s.
-        threading.Timer(5.0, self._kill_if_alive, args=(r.proc,)).start()
+        threading.Timer(5.0, self.pool.kill, args=(job_id,)).start()
         return "cancelling"
 
     def delete(self, job_id: str) -> bool:
@@ -204,9 +204,7 @@ class JobManager:
                 r.delete_requested = True
                 r.cancel_requested = True
         if r is not None:
-            self._kill_if_alive(r.proc)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                r.proc.wait(timeout=10)
+            self.pool.kill(job_id, wait=10)
         found = self.db.delete(job_id)
         self.data.remove_job(job_id)
         self.data.remove_unreferenced_uploads(self.db.referenced_uploads())
@@ -214,33 +212,7 @@ class JobManager:
             self._logs.pop(job_id, None)
         return found
 
-    # -- the pool -------------------------------------------------------------------------------
-    def _spawn(self) -> subprocess.Popen[str]:
-        s = self.settings
-        cmd = [
-            sys.executable, "-m", "impasto.studio.worker", "--weights", s.weights or "",
-            "--threads", str(s.threads), "--preview-seconds", str(s.preview_seconds),
-            "--checkpoint-every", str(s.checkpoint_every),
-        ]
-        env = {**os.environ, "PYTHONPATH": package_pythonpath()}
-        if s.threads > 0:
-            env["OMP_NUM_THREADS"] = str(s.threads)
-        log = open(self.data.root / "worker.log", "ab")  # noqa: SIM115 - the child owns it
-        try:
-            return subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1, env=env,
-                start_new_session=True,  # a Ctrl-C at the server's terminal is the server's to handle
-            )
-        finally:
-            log.close()
-
-    def _take_process(self) -> subprocess.Popen[str]:
-        while self._spares:
-            p = self._spares.pop(0)
-            if p.poll() is None:
-                return p
-        return self._spawn()
-
+    # -- the queue and the pool -----------------------------------------------------------------
     def _dispatch(self) -> None:
         while True:
             with self._cv:
@@ -252,13 +224,10 @@ class JobManager:
                 self._launch(job)
                 continue
             with self._cv:
-                if self.settings.prestart and not self._stopping and not self._spares:
-                    self._spares.append(self._spawn())
                 self._cv.wait(timeout=0.5)
 
     def _launch(self, job: Job) -> None:
-        proc = self._take_process()
-        run = _Running(job, proc)
+        run = _Running(job, self.pool)
         with self._cv:
             self._running[job.id] = run
         jdir = self.data.job_dir(job.id)
@@ -270,38 +239,44 @@ class JobManager:
             "styles": [str(p) for p in styles], "content_name": job.content.name,
             "style_names": [s.name for s in job.styles], "content_sha256": job.content.sha256,
             "styles_sha256": [s.sha256 for s in job.styles], "resumes": list(job.resumes),
+            "checkpoint_every": self.settings.checkpoint_every, "preview_seconds": self.settings.preview_seconds,
         }
         self.log(job.id).add("state", {"state": "running"})
-        self._send(proc, json.dumps(msg))
-        t = threading.Thread(target=self._read, args=(run,), name=f"impasto-job-{job.id[:6]}", daemon=True)
-        self._readers = [x for x in self._readers if x.is_alive()] + [t]
-        t.start()
+        self.pool.submit(job.id, RUNNER, msg, log=self.data.log_path(job.id))
 
-    def _read(self, run: _Running) -> None:
-        job_id = run.job.id
-        assert run.proc.stdout is not None
-        for line in run.proc.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(ev, dict):
-                self._on_event(run, ev)
-        code = run.proc.wait()
-        with self._cv:
-            self._running.pop(job_id, None)
-            stopping = self._stopping
-            self._cv.notify_all()
-        if run.terminal is None and not run.delete_requested:
-            if run.cancel_requested:
-                self._finish(run, "cancelled", None)
-            elif stopping:
-                # Server shutting down without a clean suspend: leave it running; the next start resumes it.
-                pass
-            else:
-                why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
-                hint = " (out of memory?)" if code == -signal.SIGKILL else ""
-                self._finish(run, "failed", f"the job process ended unexpectedly ({why}){hint}{self._last_log(job_id)}")
+    def _pump(self) -> None:
+        """The one reader of the pool's events: they become database updates and the SSE event log."""
+        while True:
+            with self._cv:
+                if self._closed:
+                    return
+            for ev in self.pool.events(0.2):
+                with self._cv:
+                    run = self._running.get(ev.key)
+                if run is None:
+                    continue
+                if ev.kind == "lost":
+                    self._lost(run, ev.data)
+                else:
+                    self._on_event(run, ev.kind, ev.data)
+                if ev.kind in TERMINAL:
+                    with self._cv:
+                        self._running.pop(ev.key, None)
+                        self._cv.notify_all()
+
+    def _lost(self, run: _Running, info: dict[str, Any]) -> None:
+        """The job's process died under it."""
+        if run.terminal is not None or run.delete_requested:
+            return
+        if run.cancel_requested:
+            self._finish(run, "cancelled", None)
+        elif self._stopping:
+            pass  # server shutting down without a clean suspend: the next start resumes it
+        else:
+            code = info.get("code")
+            hint = " (out of memory?)" if code == -signal.SIGKILL else ""
+            why = str(info.get("error"))
+            self._finish(run, "failed", f"the job process ended unexpectedly ({why}){hint}{self._last_log(run.job.id)}")
 
     def _last_log(self, job_id: str) -> str:
         try:
@@ -310,10 +285,9 @@ class JobManager:
             return ""
         return f": {lines[-1][:300]}" if lines else ""
 
-    def _on_event(self, run: _Running, ev: dict[str, Any]) -> None:
-        kind = str(ev.get("type"))
+    def _on_event(self, run: _Running, kind: str, ev: dict[str, Any]) -> None:
         job_id = run.job.id
-        data = {k: v for k, v in ev.items() if k != "type"}
+        data = dict(ev)
         if run.delete_requested:
             return
         if kind == "started":
@@ -356,29 +330,3 @@ class JobManager:
         run.terminal = state
         self.db.update(run.job.id, state=state, error=error, finished=time.time())
         self.log(run.job.id).add("state", {"state": state, "error": error})
-
-    @staticmethod
-    def _send(proc: subprocess.Popen[str], line: str) -> None:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(line + "\n")
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass
-
-    @staticmethod
-    def _kill_if_alive(proc: subprocess.Popen[str]) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(OSError):
-                proc.kill()
-
-    @staticmethod
-    def _close(proc: subprocess.Popen[str]) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            if proc.stdin is not None:
-                proc.stdin.close()  # the worker exits on end of input
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

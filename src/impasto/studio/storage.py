@@ -20,11 +20,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import re
 import secrets
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from impasto.errors import ImpastoError
+from impasto.io.atomic import atomic_write_bytes
 
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 """Job ids: 16 random bytes, URL-safe base64 (128 bits: unguessable)."""
@@ -101,21 +100,6 @@ def sniff_image(data: bytes, *, max_bytes: int, max_pixels: int, what: str) -> S
         except Exception:  # noqa: BLE001 - truncated or corrupt data
             raise UploadError(f"{what} is a damaged {fmt} file (it does not decode)", 415) from None
     return SniffedImage(sha256=hashlib.sha256(data).hexdigest(), ext=ACCEPTED_FORMATS[fmt], width=w, height=h)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class DataDir:

@@ -1,6 +1,6 @@
 """A small Python client for the studio's job API (``impasto serve``), for scripts.
 
-    from impasto.client import StudioClient
+    from impasto.studio.client import StudioClient
     with StudioClient("http://127.0.0.1:8000") as c:
         job = c.submit("photo.jpg", ["painting.jpg"], config={"size": 256, "steps": 50})
         for event, data in c.events(job["id"]):
@@ -41,7 +41,7 @@ class StudioClient:
         try:
             import httpx
         except ImportError:
-            raise ImpastoError("impasto.client needs httpx: pip install 'impasto[web]'") from None
+            raise ImpastoError("impasto.studio.client needs httpx: pip install 'impasto[web]'") from None
         self._httpx = httpx
         token = token if token is not None else os.environ.get("IMPASTO_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -120,7 +120,7 @@ class StudioClient:
 
     def download(self, job_id: str, path: str | os.PathLike[str]) -> Path:
         """Save the result to ``path`` atomically."""
-        from impasto.studio.storage import atomic_write_bytes
+        from impasto.io.atomic import atomic_write_bytes
 
         data = self.result(job_id)
         out = Path(path)
