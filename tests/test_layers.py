@@ -11,10 +11,10 @@ PACKAGE = Path(impasto.__file__).resolve().parent
 
 # Lower number = closer to the data; a module may import its own rank or lower, never higher.
 RANKS = {
-    "errors": 0,
+    "errors": 0, "units": 0,
     "regions": 1, "losses": 1, "io": 1,
     "config": 2, "vgg": 2,
-    "objective": 3, "optim": 3, "inputs": 3, "presets": 3,
+    "objective": 3, "optim": 3, "inputs": 3, "presets": 3, "tiling": 3,
     "engine": 4,
     "checkpoint": 5,
     "jobs": 6, "viz": 6, "bench": 6,

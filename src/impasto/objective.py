@@ -218,7 +218,7 @@ def build_slots(
     return slots
 
 
-def _divisor(blank_loss: Tensor) -> float:
+def relative_unit(blank_loss: Tensor) -> float:
     """A term's value at all-zero features, the unit of ``balance="relative"``; a target with no energy
     at all (a black painting's deep layer) divides by 1 rather than by zero."""
     v = float(blank_loss)
@@ -319,7 +319,7 @@ class Objective:
         content_norms: dict[str, float] = {}
         if forms.balance == "relative":
             positions = size[0] * size[1]
-            content_norms = {n: _divisor(content_loss(torch.zeros_like(t), t, forms.content))
+            content_norms = {n: relative_unit(content_loss(torch.zeros_like(t), t, forms.content))
                              for n, t in content_t.items()}
             # Divided by the sum of the layer weights too: the style term is the weighted mean of the
             # layers' relative distances (the paper's w_l = 1/|L|), so style_weight keeps its scale
@@ -329,7 +329,7 @@ class Objective:
                 for n in style_layers:
                     blank = feats[n].new_zeros(feats[n].shape)
                     mask = slot.masks[n] if slot.masks is not None else None
-                    slot.norms[n] = layer_sum * _divisor(slot_layer_loss(blank, slot.layers[n], mask, forms,
+                    slot.norms[n] = layer_sum * relative_unit(slot_layer_loss(blank, slot.layers[n], mask, forms,
                                                                          positions, slot.areas.get(n)))
         return cls(model, content_layers, style_layers, content_t, slots, forms, weights, pixel_scale, extra,
                    content_norms)

@@ -50,9 +50,9 @@ from impasto.objective import (
     LossWeights,
     Objective,
     Slot,
-    _divisor,
     blend_statistics,
     gram_distance,
+    relative_unit,
     straight_through_clamp,
 )
 from impasto.tiling.grid import Box, Tile, TileSchedule, alignment, op_channels, required_halo, tile_grid
@@ -329,14 +329,14 @@ class TiledObjective:
         content_norms: dict[str, float] = {}
         if forms.balance == "relative":
             # The divisors Objective.build takes from an all-zero feature map, from its statistics (zero).
-            content_norms = {n: _divisor(content_loss(torch.zeros_like(t), t, forms.content))
+            content_norms = {n: relative_unit(content_loss(torch.zeros_like(t), t, forms.content))
                              for n, t in content_t.items()}
             layer_sum = sum(weights.style_layers) or 1.0
             for name in style_layers:
                 p, c = probe.pools[name], _channels(model, name)
                 area = float((h >> p) * (w >> p))
                 blank = LayerStats(content.new_zeros((1, c, c)), content.new_zeros((c,)), int(area))
-                slot.norms[name] = layer_sum * _divisor(_stats_loss(blank, slot, name, forms, h * w))
+                slot.norms[name] = layer_sum * relative_unit(_stats_loss(blank, slot, name, forms, h * w))
         base = Objective(model, content_layers, style_layers, content_t, [slot], forms, weights, pixel_scale,
                          None, content_norms)
         spec = cls.spec_for(base, h, w)
