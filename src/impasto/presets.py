@@ -157,9 +157,9 @@ def _pytorch_stylecnn() -> Config:
         lbfgs_max_iter=20,
         lbfgs_line_search=False,
         pixel_scale=1.0,
-        # The write-up never clamps its parameter: it clamps a clone inside the closure (the loss sees
-        # clamped pixels, the gradient passes straight through). Until the engine can do exactly that
-        # (objective.straight_through_clamp, waiting for a Config field), neither clamp is applied.
+        # The write-up never clamps its parameter: it clamps a clone inside the closure, so the loss sees
+        # clamped pixels and the gradient passes straight through. clamp_in_loss does exactly that; the
+        # parameter itself is clamped neither after a step (clamp) nor before an evaluation.
         clamp=False,
         clamp_before_eval=False,
         clamp_in_loss=True,
@@ -345,11 +345,10 @@ PRESETS: dict[str, Preset] = {
                 Stated("style_loss", "mse", "nn.MSELoss()", "self.loss = nn.MSELoss()"),
                 Stated("content_loss", "mse", "nn.MSELoss()", "self.loss = nn.MSELoss()"),
                 Stated("optimizer", "lbfgs", "optim.LBFGS", "self.optimizer = optim.LBFGS([self.pastiche])",
-                       "torch's defaults: lr 1, max_iter 20, history_size 100, no line search; impasto sets the "
-                       "tolerances to 0 so all 20 inner iterations run"),
+                       "torch's defaults: lr 1, max_iter 20, history_size 100, no line search"),
                 Stated("lbfgs_max_iter", 20, "optim.LBFGS([self.pastiche])",
                        "self.optimizer = optim.LBFGS([self.pastiche])", "torch's default max_iter"),
-                Stated("steps", 31, "31", "num_epochs = 31", "one optimizer.step(closure) per epoch"),
+                Stated("steps", 31, "31", "num_epochs = 31"),
                 Stated("init", "content", "image_loader(\"patiche.jpg\")",
                        'pastiche = image_loader("patiche.jpg").type(dtype)',
                        "an image file, --init FILE; without one, the content photo (see the reading)"),
@@ -365,6 +364,11 @@ PRESETS: dict[str, Preset] = {
                 "none is claimed",
                 "reading: the write-up loads both images at imsize and views them as 256×256; impasto makes the "
                 "long side 256 keeping the aspect",
+                "reading: one optimizer.step(closure) per epoch, so 31 steps of up to 20 inner iterations each "
+                "(the write-up's loop body is read as calling step once)",
+                "reading: impasto sets torch L-BFGS's tolerances to 0 (torch's defaults are tolerance_grad 1e-7, "
+                "tolerance_change 1e-9) so all 20 inner iterations run; the write-up keeps torch's defaults, "
+                "which may end an epoch's inner loop early",
             ),
             (
                 "departure: the write-up clamps a clone inside the closure («pastiche = self.pastiche.clone()», "
@@ -494,10 +498,11 @@ PRESETS: dict[str, Preset] = {
 
 DEFAULT_CHOICE = (
     "impasto's default stays its own, not the gatys preset: with the paper's un-normalised losses from white "
-    "noise, 60 L-BFGS steps at 256 px still left a noisy, psychedelic image (tools/examples_issue3.py), "
-    "while the default starts from the content photo, so every step is already a recognisable image, and "
-    "its normalised losses keep the content/style balance when the image size changes (the paper's "
-    "1/(4N²M²) with raw content sums does not); no equal-time side-by-side was measured"
+    "noise, 60 L-BFGS steps at 256 px still left a noisy, psychedelic image (measured before issue 11 by a script "
+    "since removed, so not reproducible from this tree), while the default starts from the photo recoloured to "
+    "the painting's palette (init palette), so every step is already a recognisable image, and its relative "
+    "balance keeps the content/style balance when the image size or the painting's contrast changes (the "
+    "paper's 1/(4N²M²) with raw content sums does not); no equal-time side-by-side was measured"
 )
 
 

@@ -1,7 +1,11 @@
 """An independent judge of style-transfer results: how stylised, how faithful to the photo, what colours.
 
 ``python -m impasto.bench quality CONTENT STYLE RESULT... [--json OUT] [--plot OUT.png]`` prints one line
-per result; :func:`judge_images` is the library form (it never prints).
+per result; :func:`judge_images` is the library form (it never prints). Beside these VGG figures the
+command prints the independent ones of :mod:`impasto.bench.independent` (luminance texture from a
+log-Gabor bank, Gram statistics of random CNNs, the CIELAB distribution by sliced Wasserstein, structure
+kept against the photo; :func:`independent_images`), which share neither network nor statistic with the
+objective.
 
 Why a separate judge: the objective's own loss cannot say whether one result is more stylised than
 another made with other weights, other layers or another tool (jcjohnson/neural-style's reference
@@ -38,13 +42,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 from torch import Tensor
 
 from impasto.errors import ImpastoError
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
+
+if TYPE_CHECKING:
+    from impasto.bench.independent import IndependentScores
 
 JUDGE_STYLE_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 JUDGE_DEEP_LAYERS: tuple[str, ...] = ("relu5_2",)
@@ -286,15 +293,40 @@ def plot_tradeoff(points: Sequence[PlotPoint], path: str | os.PathLike[str], tit
 # Command line
 
 
-def format_rows(labels: Sequence[str], scores: Sequence[Scores], seconds: Sequence[float | None]) -> str:
+def format_rows(labels: Sequence[str], scores: Sequence[Scores], seconds: Sequence[float | None],
+                independent: Sequence[IndependentScores] | None = None) -> str:
+    """One line per result: the VGG figures, then (when given) the independent ones of
+    :mod:`impasto.bench.independent` (0 = the painting, 1 = the photo)."""
     head = f"{'result':40s} {'size':>9s} {'style':>7s} {'deep':>7s} {'content':>8s} {'color':>7s} {'seconds':>8s}"
+    if independent is not None:
+        head += f" {'texture':>8s} {'cnn':>7s} {'colorSW':>8s} {'struct':>7s}"
     lines = [head, "-" * len(head)]
-    for lab, s, t in zip(labels, scores, seconds):
+    for i, (lab, s, t) in enumerate(zip(labels, scores, seconds)):
         size = f"{s.size[1]}x{s.size[0]}"
         secs = f"{t:.1f}" if t is not None else "-"
-        lines.append(f"{lab[-40:]:40s} {size:>9s} {s.style:7.3f} {s.deep:7.3f} {s.content:8.3f} {s.color:7.2f} "
-                     f"{secs:>8s}")
+        line = (f"{lab[-40:]:40s} {size:>9s} {s.style:7.3f} {s.deep:7.3f} {s.content:8.3f} {s.color:7.2f} "
+                f"{secs:>8s}")
+        if independent is not None:
+            ind = independent[i]
+            line += f" {ind.texture:8.3f} {ind.cnn:7.3f} {ind.color:8.3f} {ind.structure:7.3f}"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def independent_images(
+    content: str | os.PathLike[str], style: str | os.PathLike[str], results: Sequence[str | os.PathLike[str]],
+    *, size: int | None = None,
+) -> list[IndependentScores]:
+    """The independent figures of image files, each judged at its own size or at long side ``size``."""
+    from impasto.bench.independent import IndependentJudge
+    from impasto.io import load_image, resize_long_side
+
+    judge = IndependentJudge(load_image(content).rgb, load_image(style).rgb)
+    out = []
+    for r in results:
+        x = load_image(r).rgb
+        out.append(judge(resize_long_side(x, size) if size is not None else x))
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -313,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--labels", nargs="+", default=None, help="one label per result (default: file names)")
     p.add_argument("--seconds", type=float, nargs="+", default=None,
                    help="one wall time per result (default: impasto's 'seconds' metadata, when present)")
+    p.add_argument("--no-independent", action="store_true",
+                   help="skip the independent figures (texture, random-CNN Gram, CIELAB sliced Wasserstein, "
+                        "structure; impasto.bench.independent)")
     p.add_argument("--reference", type=int, nargs="*", default=[],
                    help="0-based indices of results to draw as references (stars)")
     args = p.parse_args(argv)
@@ -332,15 +367,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = judge_images(args.content, args.style, args.results, size=args.size, weights=weights)
     labels = args.labels or [str(r) for r in args.results]
     seconds = args.seconds or [seconds_of(r) for r in args.results]
-    sys.stdout.write(format_rows(labels, scores, seconds) + "\n")
+    independent = (None if args.no_independent
+                   else independent_images(args.content, args.style, args.results, size=args.size))
+    sys.stdout.write(format_rows(labels, scores, seconds, independent) + "\n")
     if args.json is not None:
         from impasto.io import atomic_write
 
         doc = {"judge": {"style": list(JUDGE_STYLE_LAYERS), "deep": list(JUDGE_DEEP_LAYERS),
                          "content": list(JUDGE_CONTENT_LAYERS), "size": args.size},
                "content": str(args.content), "style": str(args.style),
-               "results": [{"image": str(r), "label": lab, "seconds": t, **s.to_dict()}
-                           for r, lab, t, s in zip(args.results, labels, seconds, scores)]}
+               "independent": None if independent is None else {
+                   "module": "impasto.bench.independent",
+                   "reads": "0 = the painting (texture, cnn, color: its 3/4 crops' mean distance to it), "
+                            "1 = the photo; structure: 0 = the painting, 1 = the photo's own orientations"},
+               "results": [{"image": str(r), "label": lab, "seconds": t, **s.to_dict(),
+                            **({} if independent is None else {"independent": independent[i].to_dict()})}
+                           for i, (r, lab, t, s) in enumerate(zip(args.results, labels, seconds, scores))]}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(doc, indent=1).encode()
 
