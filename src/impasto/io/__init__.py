@@ -1,6 +1,6 @@
 """Files in and out: images as tensors, the metadata they carry, and the one atomic writer."""
 
-from impasto.io.atomic import atomic_write, check_writable
+from impasto.io.atomic import atomic_write, check_derived_names, check_writable
 from impasto.io.images import (
     MAX_PIXELS,
     OUTPUT_EXTENSIONS,
@@ -22,6 +22,7 @@ from impasto.io.images import (
 
 __all__ = [
     "MAX_PIXELS", "OUTPUT_EXTENSIONS", "LoadedImage", "SavedResult", "atomic_write", "bound_metadata",
-    "check_output_path", "check_writable", "default_content_path", "default_style_path", "load_image",
-    "read_metadata", "resize_long_side", "resize_to", "save_image", "save_result", "scaled_size", "to_pil",
+    "check_derived_names", "check_output_path", "check_writable", "default_content_path", "default_style_path",
+    "load_image", "read_metadata", "resize_long_side", "resize_to", "save_image", "save_result", "scaled_size",
+    "to_pil",
 ]
