@@ -15,6 +15,20 @@ from impasto.errors import ImpastoError
 from impasto.jobs.argtypes import Parser, float_in, int_at_least
 
 
+def _print(text: str = "") -> None:
+    """``print`` to standard output, where a full disk or a closed device is one clear error (a closed
+    pipe, BrokenPipeError, ends the program quietly in :func:`impasto.cli.main`)."""
+    try:
+        print(text)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        from impasto.cli import silence_stdout
+
+        silence_stdout()  # what is still buffered must not fail again at exit
+        raise ImpastoError(f"cannot write to standard output: {e.strerror or e}") from None
+
+
 def presets_cmd(argv: Sequence[str]) -> int:
     """``impasto presets [-v]``: one line per preset; ``-v`` adds each preset's notes."""
     from impasto.presets import COMMON_NOTES, DEFAULT_CHOICE, PRESETS
@@ -24,14 +38,14 @@ def presets_cmd(argv: Sequence[str]) -> int:
     args = p.parse_args(list(argv))
     width = max(len(n) for n in PRESETS)
     for preset in PRESETS.values():
-        print(f"{preset.name:<{width}}  {preset.summary}")
+        _print(f"{preset.name:<{width}}  {preset.summary}")
         if args.verbose:
             for note in (*preset.notes, *COMMON_NOTES):
-                print(f"{'':<{width}}    - {note}")
+                _print(f"{'':<{width}}    - {note}")
     if args.verbose:
-        print(f"\n{DEFAULT_CHOICE}")
+        _print(f"\n{DEFAULT_CHOICE}")
     else:
-        print("\nuse: impasto CONTENT STYLE -o OUT --preset NAME; 'impasto --preset NAME --show-config' prints one")
+        _print("\nuse: impasto CONTENT STYLE -o OUT --preset NAME; 'impasto --preset NAME --show-config' prints one")
     return 0
 
 
@@ -45,7 +59,7 @@ def show_config_cmd(argv: Sequence[str]) -> int:
     meta = read_metadata(args.image)
     if meta is None:
         raise ImpastoError(f"{args.image} carries no impasto configuration")
-    print(json.dumps(meta, indent=2))
+    _print(json.dumps(meta, indent=2))
     return 0
 
 

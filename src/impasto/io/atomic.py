@@ -61,6 +61,7 @@ def check_writable(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLi
     file), one of ``inputs``, a name too long for the file system, a missing or unwritable folder.
     """
     p = Path(out).expanduser()
+    _check_name_length(p)
     if p.is_dir():
         raise ImpastoError(f"output {p} is a folder; give a file name such as {p / 'out.png'}")
     for inp in inputs:
@@ -76,17 +77,74 @@ def check_writable(out: str | os.PathLike[str], inputs: Sequence[str | os.PathLi
         raise ImpastoError(f"output folder {parent} does not exist; create it first")
     if not parent.is_dir():
         raise ImpastoError(f"output folder {parent} is not a folder")
-    try:
-        name_max = os.pathconf(parent, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    if len(os.fsencode(resolved.name)) > name_max:
-        raise ImpastoError(
-            f"output name {resolved.name[:40]}... is longer than this file system allows ({name_max} bytes)")
     # W for creating the temp file and renaming it, X for reaching entries inside the folder.
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ImpastoError(f"output folder {parent} is not writable")
     return resolved
+
+
+def name_max(folder: str | os.PathLike[str]) -> int:
+    """The longest file name (in bytes) the file system of ``folder`` takes (255 when it cannot be asked)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, TypeError):
+        return 255
+
+
+def _nearest_folder(p: Path) -> Path:
+    """The folder that would hold ``p``, or its nearest existing ancestor (to ask its NAME_MAX)."""
+    parent = p.parent if p.parent != Path("") else Path(".")
+    for folder in (parent, *parent.parents):
+        try:
+            if folder.is_dir():
+                return folder
+        except OSError:
+            continue
+    return Path(".")
+
+
+def _check_name_length(p: Path) -> None:
+    """Refuse a name the file system cannot hold before any call that would fail with ENAMETOOLONG."""
+    for part in p.parts:
+        if len(os.fsencode(part)) > 255:  # no Linux file system takes more; some take less (asked below)
+            break
+    else:
+        part = p.name
+    limit = name_max(_nearest_folder(p))
+    if len(os.fsencode(part)) > limit:
+        raise ImpastoError(f"output name {part[:40]}... is too long for this file system ({limit} bytes at most)")
+
+
+DERIVED_SUFFIXES = (".ckpt", ".interrupted", "_steps")
+"""What a single run adds to its output's name: ``OUT.ckpt``, ``STEM.interrupted.EXT``, ``STEM_steps/``."""
+
+
+def derived_names(out: str | os.PathLike[str], extra: Sequence[str] = ()) -> list[str]:
+    """The names a run writes next to its output ``out``: the output itself, its checkpoint
+    ``OUT.ckpt``, the picture of an interrupted run ``STEM.interrupted.EXT`` and the ``--save-every``
+    folder ``STEM_steps``; ``extra`` suffixes are appended to the whole name (``.frames``, ``.lock``)."""
+    p = Path(out)
+    name, stem, suffix = p.name, p.stem, p.suffix
+    return [name, name + ".ckpt", f"{stem}.interrupted{suffix}", stem + "_steps", *(name + e for e in extra)]
+
+
+def check_derived_names(out: str | os.PathLike[str], extra: Sequence[str] = ()) -> None:
+    """Refuse, before any work, an output name too long for the names derived from it.
+
+    An ``-o`` name of 245-255 bytes is itself valid, but ``OUT.interrupted.png`` or ``OUT.ckpt`` is not,
+    and that would only show when the run is interrupted or checkpoints: one clear ImpastoError now
+    names the longest name the output may have in its folder. ``extra``: see :func:`derived_names`.
+    """
+    p = Path(out).expanduser()
+    limit = name_max(_nearest_folder(p))
+    size = len(os.fsencode(p.name))
+    longest = max(len(os.fsencode(n)) for n in derived_names(p, extra))
+    if longest > limit:
+        allowed = limit - (longest - size)
+        shown = p.name if len(p.name) <= 40 else p.name[:30] + "..." + p.name[-6:]
+        derived = ", ".join(derived_names(Path("OUT" + p.suffix), extra)[1:])
+        raise ImpastoError(f"output name {shown} is too long ({size} bytes): with the names impasto derives from "
+                           f"it ({derived}) it may be at most {max(allowed, 1)} bytes in {_nearest_folder(p)}")
 
 
 def remove_leftover_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
