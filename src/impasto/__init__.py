@@ -12,9 +12,9 @@ the studio's HTTP client -- does not load torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+# No imports at module level: a Ctrl-C right after launch must reach impasto.cli.main's handler, and
+# every module imported here would widen the window before it (mypy reads TYPE_CHECKING as True).
+TYPE_CHECKING = False
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from impasto.errors import ImpastoError
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    import importlib
+
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'impasto' has no attribute {name!r}")

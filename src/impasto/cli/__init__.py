@@ -8,14 +8,15 @@ a traceback.
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # not typing's: importing typing takes tens of ms of the Ctrl-C window
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 """What a shell reports for a tool that a closed pipe ended (``impasto presets -v | head``)."""
 
 
@@ -28,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _flush(sys.stdout)
         return code
     except KeyboardInterrupt:
+        import signal
+
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the message
         _say("impasto: interrupted")
         return EXIT_INTERRUPTED
@@ -59,6 +62,8 @@ def _flush(stream: object) -> None:
 
 def silence_stdout() -> None:
     """Point fd 1 at /dev/null so the interpreter's own flush at exit cannot fail a second time."""
+    import os
+
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

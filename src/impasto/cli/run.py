@@ -147,11 +147,12 @@ def execute(cfg: Config, content_path: str, styles: list[str], output: str, fron
             resume_from: str | None = None, *, restart: bool = False, force: bool = False) -> int:
     """Run (or continue, from checkpoint ``resume_from``) one stylisation to ``output``."""
     from impasto.io import check_output_path, save_image
-    from impasto.io.atomic import check_writable
+    from impasto.io.atomic import check_derived_names, check_writable
     from impasto.jobs import CheckpointPolicy, JobRun, JobSpec, checkpoint_for, claim_output, interrupted_for
     from impasto.jobs.signals import StopSignals
 
     inputs = [content_path, *styles] + ([cfg.init_file] if cfg.init_file else []) + ([cfg.mask] if cfg.mask else [])
+    check_derived_names(output, (".lock",))
     out = check_output_path(output, inputs)
     ckpt_path = check_writable(resume_from if resume_from is not None else checkpoint_for(out), inputs)
     partial = check_output_path(interrupted_for(out), inputs)
