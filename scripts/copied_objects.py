@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         ph = resize_long_side(load_image(photo).rgb, 512)
         pa = resize_long_side(load_image(painting).rgb, 512)
         for area in (1 / 12, 1 / 4):
-            img, frac = pasted(ph, pa, area)
-            label = f"paste_{Path(painting).stem}_{frac:.3f}"
-            items.append((label, painting, f"{photo} + centre of {painting}", img, frac))
+            img, pasted_frac = pasted(ph, pa, area)
+            label = f"paste_{Path(painting).stem}_{pasted_frac:.3f}"
+            items.append((label, painting, f"{photo} + centre of {painting}", img, pasted_frac))
     print(f"{'case':34s} {'size':>9s} {'copied':>7s} {'tau':>6s} {'best':>6s} {'pasted':>7s} {'s':>5s}")
     for label, painting, result, img, frac in items:
         t0 = time.perf_counter()

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if bad else 0
     args.out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **got)
+    np.savez_compressed(buf, **got)  # type: ignore[arg-type]  # numpy's stub types **kwds poorly
     args.out.write_bytes(buf.getvalue())
     print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
     return 0

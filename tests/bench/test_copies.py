@@ -60,3 +60,20 @@ def test_judge_runs_a_network_end_to_end(tiny_weights: Callable[..., VGGWeights]
     assert judge(paint).fraction == 1.0  # a random tiny VGG sees little else: only the plumbing is tested
     s = judge(torch.linspace(0, 1, 96).expand(3, 64, 96).clone())
     assert tuple(s.copied.shape) == (4, 6) and s.painting_grid == (4, 6)  # relu5_1: stride 16
+
+
+@pytest.mark.slow
+def test_real_vgg_flags_a_paste_and_not_neural_styles_picture(real_weights: VGGWeights) -> None:
+    """The calibration the threshold was set on (docs/perf/copies_512.json), at 512 px."""
+    from impasto.io import load_image, resize_long_side
+    from impasto_test_support import SHARED_IMAGES
+
+    reference = SHARED_IMAGES.parent / "reference" / "tubingen_starry.png"
+    if not (SHARED_IMAGES / "starry_night.jpg").is_file() or not reference.is_file():
+        pytest.skip("needs ../shared/images and ../shared/reference")
+    judge = CopyJudge(load_image(SHARED_IMAGES / "starry_night.jpg").rgb, weights=real_weights)
+    assert judge(load_image(reference).rgb).fraction < 0.005
+    photo = resize_long_side(load_image(SHARED_IMAGES / "tubingen.jpg").rgb, 512).clone()
+    paint = resize_long_side(load_image(SHARED_IMAGES / "starry_night.jpg").rgb, 512)
+    photo[:, 64:256, 128:384] = paint[:, 0:192, 256:512]  # a quarter of the picture: the moon and stars
+    assert 0.1 < judge(photo).fraction <= 0.25

@@ -14,13 +14,14 @@ position, never as a Gram matrix) every position's feature vector is L2-normalis
   :data:`EXCLUDE` positions away in x or y: how closely the painting repeats that place elsewhere;
 * the threshold τ = the :data:`QUANTILE` quantile of self(p) over the painting (0.99: only 1 % of the
   painting's places have a repeat elsewhere in it as close as τ);
-* a result position is **copied** when best(r) > τ (+ 1e-9 against rounding): it is closer to one place of the painting than the
-  painting's own places are to their repeats, except for the most repetitive 1 %.
+* a result position is **copied** when best(r) > τ (+ 1e-9 against rounding): it is closer to one place
+  of the painting than the painting's own places are to their repeats, except for the most repetitive
+  1 %.
 
 The figure is the fraction of result positions copied (0 to 1). It counts positions, not pixels: a
 position whose receptive field straddles the copy's edge sees the photo too and does not match, so a
-pasted rectangle of the painting scores less than its area (about 0.5 to 0.6 of it for a quarter of the
-picture at 512 px, less for a smaller paste). The quantile and layer were set so that
+pasted rectangle of the painting scores less than its area (about 0.6 of it for a quarter of the
+picture at 512 px, 0.3 to 0.55 for a twelfth). The quantile and layer were set so that
 jcjohnson/neural-style's published results score 0 (``docs/perf/copies_512.json``).
 
 Pure functions; nothing here prints.
@@ -47,7 +48,8 @@ def unit_rows(f: Tensor) -> Tensor:
     """Features [C, H, W] -> [H·W, C] float64 rows of unit length (all-zero rows stay zero)."""
     c = f.shape[0]
     v = f.reshape(c, -1).T.double()
-    return v / torch.linalg.vector_norm(v, dim=1, keepdim=True).clamp_min(1e-12)
+    out: Tensor = v / torch.linalg.vector_norm(v, dim=1, keepdim=True).clamp_min(1e-12)
+    return out
 
 
 def best_match(result_rows: Tensor, painting_rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -115,7 +117,8 @@ class CopyJudge:
 
     @torch.no_grad()
     def features(self, rgb: Tensor) -> Tensor:
-        return self.model(rgb.float().unsqueeze(0))[self.layer][0]
+        out: Tensor = self.model(rgb.float().unsqueeze(0))[self.layer][0]
+        return out
 
     def painting_features(self, long_side: int) -> Tensor:
         if long_side not in self._painting:

@@ -156,7 +156,8 @@ def gabor_responses(rgb: Tensor) -> Tensor:
     ph, pw = (ph, pw) if big is not y else (0, 0)
     spec = torch.fft.fft2(big)
     bank = gabor_bank(*big.shape).float()
-    return torch.fft.ifft2(spec.unsqueeze(0) * bank)[:, ph : ph + h, pw : pw + w]
+    out: Tensor = torch.fft.ifft2(spec.unsqueeze(0) * bank)[:, ph : ph + h, pw : pw + w]
+    return out
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ class IndependentJudge:
         s_floor = orientation_agreement(orientation_field(resize_to(self.style, hw)), v_photo)
 
         def mean2(f: Any, ref: Any, a: Tensor, b: Tensor, stat: Any) -> float:
-            return 0.5 * (f(stat(a), ref) + f(stat(b), ref))
+            return 0.5 * (float(f(stat(a), ref)) + float(f(stat(b), ref)))
 
         t = {
             "t_paint": t_paint, "g_paint": g_paint, "q_paint": q_paint, "v_photo": v_photo,
