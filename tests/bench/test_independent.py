@@ -22,7 +22,7 @@ from impasto.bench.independent import (
     sw_directions,
     texture_distance,
 )
-from impasto.bench.quality import srgb_to_lab
+from impasto.bench.colour import srgb_to_lab
 
 
 def _texture(seed: int, h: int = 64, w: int = 80) -> torch.Tensor:

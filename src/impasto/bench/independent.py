@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from impasto.bench.quality import srgb_to_lab
+from impasto.bench.colour import srgb_to_lab
 
 GABOR_WAVELENGTHS: tuple[float, ...] = (4.0, 8.0, 16.0, 32.0)
 """Centre wavelengths of the log-Gabor bands, in pixels of the judged image (high band first)."""
