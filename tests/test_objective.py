@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from impasto import cli
-from impasto.cli import run as run_cli
 from impasto.config import Config
 from impasto.engine import StyleTransfer, stylize
 from impasto.errors import ImpastoError
 from impasto.io.images import load_image, to_pil
+from impasto.jobs import expand_styles
 from impasto.losses.color import color_stats, rgb_to_yiq
 
 pytestmark = pytest.mark.slow  # every test here runs the real VGG19
@@ -242,7 +242,7 @@ def test_cli_style_folder_and_blend_weights(inputs: tuple[Path, Path, Path], tmp
     to_pil(_tiny(44)).save(folder / "a.png")
     to_pil(_tiny(45)).save(folder / "b.jpg")
     out = tmp_path / "blend.png"
-    assert run_cli.expand_styles([str(folder), str(s)]) == [str(folder / "a.png"), str(folder / "b.jpg"), str(s)]
+    assert expand_styles([str(folder), str(s)]) == [str(folder / "a.png"), str(folder / "b.jpg"), str(s)]
     code = _main([str(c), str(folder), str(s), "-o", str(out), "--style-weights", "0.5,0.3,0.2", "--size", "32",
                   "--start-size", "none", "--steps", "1", "-q", "--style-layers", "relu1_1",
                   "--content-layers", "relu1_1"])

@@ -225,12 +225,12 @@ def test_out_of_memory_messages() -> None:
 
 def test_cli_recognises_cpu_out_of_memory(monkeypatch: pytest.MonkeyPatch, small_images: tuple[Path, Path],
                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import impasto.engine
+    import impasto.jobs.run
 
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes")
 
-    monkeypatch.setattr(impasto.engine, "StyleTransfer", boom)
+    monkeypatch.setattr(impasto.jobs.run, "StyleTransfer", boom)
     c, s = small_images
     assert main([str(c), str(s), "-o", str(tmp_path / "o.png"), "-q"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -206,6 +206,10 @@ class Config:
             raise ImpastoError(f"unknown configuration keys: {', '.join(unknown)}")
         changes = {k: _coerce(k, v) for k, v in changes.items()}
         needs_off = changes.get("lbfgs_line_search") or changes.get("lbfgs_max_iter", 1) > 1
+        if needs_off and changes.get("lbfgs_max_step") is not None:
+            # Here, not in a front-end, so the command line, the studio, batch and a config file agree.
+            raise ImpastoError("lbfgs_max_step (the trust region) works only with single-iteration L-BFGS "
+                               "without a line search; drop it, or drop lbfgs_line_search / lbfgs_max_iter")
         if "lbfgs_max_step" not in changes and needs_off:
             # The trust region applies only to single-iteration L-BFGS without a line search: asking for
             # either without naming a step limit turns it off rather than refusing the default.
@@ -299,10 +303,6 @@ class Config:
             _whole("seed", self.seed, 0, 2**63 - 1)
         if self.lbfgs_max_step is not None:
             _finite("lbfgs_max_step", self.lbfgs_max_step, low=0.0, open_low=True)
-            if self.lbfgs_line_search or self.lbfgs_max_iter > 1:
-                # Checked here, not in a front-end, so the CLI, studio, batch and a config file agree.
-                raise ImpastoError("lbfgs_max_step (the trust region) works only with single-iteration L-BFGS "
-                                   "without a line search; drop it, or drop lbfgs_line_search / lbfgs_max_iter")
         if self.restart_factor is not None and not (math.isfinite(self.restart_factor) and self.restart_factor > 1.0):
             raise ImpastoError(f"restart_factor must be > 1 (got {self.restart_factor})")
         if self.lbfgs_history_mib is not None:

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from impasto.bench.colour import srgb_to_lab
 from impasto.bench.independent import (
     GABOR_ORIENTATIONS,
     GABOR_WAVELENGTHS,
@@ -22,7 +23,6 @@ from impasto.bench.independent import (
     sw_directions,
     texture_distance,
 )
-from impasto.bench.colour import srgb_to_lab
 
 
 def _texture(seed: int, h: int = 64, w: int = 80) -> torch.Tensor:
