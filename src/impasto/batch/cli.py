@@ -279,7 +279,7 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     results: dict[str, JobResult] = {}
     t0 = time.monotonic()
     announced = False
-    events = run_batch(jobs, backend)
+    events = run_batch(jobs, backend, overwrite=args.overwrite)
     restore = _interrupt_on_termination()
     try:
         for ev in events:

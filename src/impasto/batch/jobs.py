@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,13 +206,48 @@ def grid_requests(contents: Sequence[str], styles: Sequence[str]) -> list[JobReq
     return [JobRequest(c, (s,)) for c in expand_images(contents, "content") for s in expand_images(styles, "style")]
 
 
+class _TooDeep(Exception):
+    pass
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, with nesting too deep for it (``[[[[...`` 100,000 deep) as :class:`_TooDeep`."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise _TooDeep from None
+
+
 def _parse_cell(value: str) -> Any:
     """A CSV cell as JSON when it parses (numbers, true/false, null, [lists]), else the text itself."""
     v = value.strip()
     try:
-        return json.loads(v)
+        return _loads(v)
     except ValueError:
         return v
+
+
+NAME_RESERVE = 17
+"""Bytes the batch adds to an output name for its state (``.impasto-batch/NAME.KEY16/``)."""
+
+
+def check_output_name(name: str, where: str) -> None:
+    """A manifest's ``output`` (or a generated name) must be a plain, printable file name inside OUTDIR
+    that leaves room for the batch's state names: no folders, no hidden names, no control characters (a
+    NUL cannot be in a file name at all; a newline or a bidi override would mislead every listing)."""
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise ImpastoError(f"{where}: output {name!r} must be a plain file name inside OUTDIR")
+    if "\x00" in name:
+        raise ImpastoError(f"{where}: output {name!r} contains a NUL character, which no file name can hold")
+    bad = [ch for ch in name if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+    if bad:
+        raise ImpastoError(f"{where}: output {name!r} contains a control character ({ascii(bad[0])}); "
+                           "give a printable file name")
+    limit = 255 - NAME_RESERVE
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > limit:
+        raise ImpastoError(f"{where}: output name {name[:30]}... is too long ({size} bytes; at most {limit}: "
+                           "impasto batch adds to it for its state files)")
 
 
 def read_manifest(path: str) -> list[JobRequest]:
@@ -231,21 +267,41 @@ def read_manifest(path: str) -> list[JobRequest]:
         raise ImpastoError(f"manifest {path} is not UTF-8 text") from None
     rows: list[tuple[str, dict[str, Any]]] = []
     if p.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if not reader.fieldnames:
+        try:
+            reader = csv.DictReader(text.splitlines())
+            header = reader.fieldnames
+        except csv.Error as e:
+            raise ImpastoError(f"{p.name} line 1: not CSV ({e})") from None
+        if not header:
             raise ImpastoError(f"manifest {path} is empty (it needs a header row: content,style,...)")
-        for i, raw in enumerate(reader, start=2):
-            if None in raw:
-                raise ImpastoError(f"{p.name} line {i}: more cells than header columns")
-            row = {k.strip(): _parse_cell(v) for k, v in raw.items() if k is not None and v is not None and v.strip()}
-            if row:
-                rows.append((f"{p.name} line {i}", row))
+        seen_cols: set[str] = set()
+        for col in header:
+            name = col.strip()
+            if name in seen_cols:  # DictReader would keep the last cell only: a style silently dropped
+                raise ImpastoError(f"{p.name} line 1: column {name or '(empty)'} appears twice in the header; "
+                                   "join several styles with ';' in one style column")
+            seen_cols.add(name)
+        try:
+            for i, raw in enumerate(reader, start=2):
+                if None in raw:
+                    raise ImpastoError(f"{p.name} line {i}: more cells than header columns")
+                try:
+                    row = {k.strip(): _parse_cell(v) for k, v in raw.items()
+                           if k is not None and v is not None and v.strip()}
+                except _TooDeep:
+                    raise ImpastoError(f"{p.name} line {i}: a cell is nested too deeply") from None
+                if row:
+                    rows.append((f"{p.name} line {i}", row))
+        except csv.Error as e:
+            raise ImpastoError(f"{p.name} line {reader.line_num + 1}: not CSV ({e})") from None
     elif p.suffix.lower() in (".jsonl", ".ndjson"):
         for i, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = _loads(line)
+            except _TooDeep:
+                raise ImpastoError(f"{p.name} line {i}: nested too deeply to be a manifest row") from None
             except json.JSONDecodeError as e:
                 raise ImpastoError(f"{p.name} line {i}: not JSON ({e.msg})") from None
             if not isinstance(obj, dict):
@@ -265,11 +321,16 @@ def read_manifest(path: str) -> list[JobRequest]:
                                "preset or a configuration field such as style_weight, size, seed)")
         if "content" not in row:
             raise ImpastoError(f"{where}: no content image")
+        if "style" in row and "styles" in row:
+            raise ImpastoError(f"{where}: give style or styles, not both")
         styles_val = row.get("styles", row.get("style"))
         if styles_val is None:
             raise ImpastoError(f"{where}: no style image")
-        style_list = [str(s) for s in styles_val] if isinstance(styles_val, list) else \
-            [s.strip() for s in str(styles_val).split(";") if s.strip()]
+        style_list = [str(s).strip() for s in styles_val] if isinstance(styles_val, list) else \
+            [s.strip() for s in str(styles_val).split(";")]
+        style_list = [s for s in style_list if s]
+        if not style_list:  # refused here, before any job runs, not by a worker mid-batch
+            raise ImpastoError(f"{where}: no style image (the style column is empty)")
 
         def resolve(item: str, what: str, where: str = where) -> str:
             q = Path(item).expanduser()
@@ -281,8 +342,7 @@ def read_manifest(path: str) -> list[JobRequest]:
         output = row.get("output")
         if output is not None:
             output = str(output)
-            if "/" in output or "\\" in output or output in (".", "..") or output.startswith("."):
-                raise ImpastoError(f"{where}: output {output!r} must be a plain file name inside OUTDIR")
+            check_output_name(output, where)
         preset = row.get("preset")
         overrides = {k: v for k, v in row.items() if k in fields and k not in MANIFEST_COLUMNS}
         for f in CONFIG_PATH_FIELDS:  # files named in a row are relative to the manifest too
@@ -337,6 +397,7 @@ def resolve_jobs(
         if req.preset is not None:
             name_overrides = {"preset": req.preset, **name_overrides}
         name = req.output or default_name(req.content, styles, name_overrides, ext)
+        check_output_name(name, where)
         if Path(name).suffix.lower().lstrip(".") not in (*OUTPUT_FORMATS, "jpeg", "tiff"):
             raise ImpastoError(f"{where}: output {name} needs one of the extensions {', '.join(OUTPUT_FORMATS)}")
         if name in seen:

@@ -77,7 +77,11 @@ class BatchEvent:
 
 def existing_output(job: JobSpec) -> str:
     """``absent``, ``same`` (this job's result), ``stale`` (an earlier ``impasto batch`` result with
-    another key: other inputs or settings) or ``foreign`` (a file impasto batch did not write)."""
+    another key: other inputs or settings), ``foreign`` (a file impasto batch did not write) or
+    ``damaged`` (a file that does not decode to the end: cut short or corrupt, whoever wrote it).
+
+    Outputs are written atomically, so a damaged one was damaged afterwards (a bad copy, a failing disk):
+    it is reported and kept, never skipped as done nor replaced without ``--overwrite``."""
     from impasto.io import read_metadata
 
     if not os.path.lexists(job.output):
@@ -85,14 +89,21 @@ def existing_output(job: JobSpec) -> str:
     try:
         meta = read_metadata(job.output)
     except ImpastoError:
-        return "foreign"
+        return "damaged" if os.path.isfile(job.output) else "foreign"
+    from impasto.io.images import image_damage
+
+    if image_damage(job.output) is not None:
+        return "damaged"
     batch = meta.get("batch") if meta else None
     if not isinstance(batch, dict) or "key" not in batch:
         return "foreign"
     return "same" if batch["key"] == job.key else "stale"
 
 
-def _foreign(job: JobSpec) -> str:
+def _foreign(job: JobSpec, status: str = "foreign") -> str:
+    if status == "damaged":
+        return (f"{job.output} exists but is damaged or truncated (it does not decode as an image); it is kept "
+                "as it is: move it away, or --overwrite replaces it")
     return f"{job.output} exists and was not written by impasto batch (--overwrite replaces it)"
 
 
@@ -193,9 +204,9 @@ def run_batch(
             if status == "same":
                 skipped += 1
                 yield event("skipped", job, JobResult(job, "skipped", note="output up to date"))
-            elif status == "foreign" and not overwrite:
+            elif status in ("foreign", "damaged") and not overwrite:
                 failed += 1
-                yield event("failed", job, JobResult(job, "failed", error=_foreign(job)))
+                yield event("failed", job, JobResult(job, "failed", error=_foreign(job, status)))
             else:
                 pending.append(job)
         if pending:
@@ -219,10 +230,10 @@ def run_batch(
                     skipped += 1
                     yield event("skipped", job, JobResult(job, "skipped", note="finished by another run"))
                     continue
-                if status == "foreign" and not overwrite:
+                if status in ("foreign", "damaged") and not overwrite:
                     lock.release()
                     failed += 1
-                    yield event("failed", job, JobResult(job, "failed", error=_foreign(job)))
+                    yield event("failed", job, JobResult(job, "failed", error=_foreign(job, status)))
                     continue
                 if status == "stale":
                     notes[job.name] = "replaced an output made with other settings"

@@ -48,6 +48,7 @@ __all__ = [
     "default_style_path",
     "load_image",
     "pil_to_loaded",
+    "image_damage",
     "read_metadata",
     "resize_long_side",
     "resize_to",
@@ -784,6 +785,25 @@ def _depth(value: Any) -> int:
         elif isinstance(v, list):
             stack.extend((x, d + 1) for x in v)
     return deepest
+
+
+def image_damage(path: str | os.PathLike[str]) -> str | None:
+    """Why the image file at ``path`` does not decode to its last pixel (one line), or None when it does.
+
+    Metadata usually sits before the pixels, so a file cut short may still say who wrote it: this is the
+    check that it is whole (a truncated JPEG or PNG, flipped bytes in its data, a file that is not an image).
+    """
+    p = Path(path)
+    try:
+        img = _open_image(p)
+    except ImpastoError as err:
+        return str(err)
+    try:
+        with img:
+            img.load()
+    except Exception as err:  # noqa: BLE001 - every decoder error means the same here: damaged
+        return f"cannot decode {p}: {_one_line(err)}"
+    return None
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
