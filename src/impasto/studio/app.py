@@ -160,7 +160,7 @@ def _static_dir() -> Path:
 def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw: tuple[int, int],
                  limits: Limits) -> Config:
     """The run's Config: a preset (or the defaults) with the request's fields on top, checked."""
-    from impasto.presets import mark_vgg19_substitute, preset_config
+    from impasto.jobs.resolve import for_preset_run, resolve
 
     user: dict[str, Any] = {}
     if raw:
@@ -178,12 +178,7 @@ def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
             raise ImpastoError(f"config field {name!r} names a file on the server, which the studio does not accept")
     if user.get("init") == "file":
         raise ImpastoError("init 'file' reads a file on the server, which the studio does not accept")
-    base = preset_config(preset, allow_vgg19=True) if preset else Config()
-    try:
-        cfg = Config.from_dict(user, base=base)
-    except (TypeError, ValueError, AttributeError) as e:  # Config names the field itself; this is a backstop
-        raise ImpastoError(f"config has a value of the wrong type ({' '.join(str(e).split())})") from None
-    cfg = mark_vgg19_substitute(cfg)
+    cfg = for_preset_run(resolve(user, preset=preset or None), preset or None, allow_vgg19=True)
     if cfg.size is None or cfg.size > limits.max_size:
         raise ImpastoError(f"size must be at most {limits.max_size} on this server (got {cfg.size})")
     if cfg.style_blend_weights is not None and len(cfg.style_blend_weights) != n_styles:
