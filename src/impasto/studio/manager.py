@@ -11,15 +11,15 @@ their processes resume them from the last checkpoint.
 from __future__ import annotations
 
 import collections
-import fcntl
 import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from impasto.errors import ImpastoError
+from impasto.io.locks import OutputLock, holder, try_lock
 from impasto.jobs.pool import TERMINAL, WorkerPool
 from impasto.studio.db import FINISHED, Job, JobDB
 from impasto.studio.storage import DataDir
@@ -92,7 +92,7 @@ class JobManager:
         self.db = JobDB(data.db_path)
         self.pool = WorkerPool(max(1, settings.workers), threads=settings.threads, weights=settings.weights or "",
                                prestart=settings.prestart, max_retries=0, log=data.root / "worker.log")
-        self._lock_fh: IO[str] | None = None
+        self._folder_lock: OutputLock | None = None
         self._cv = threading.Condition()
         self._running: dict[str, _Running] = {}
         self._logs: dict[str, EventLog] = {}
@@ -103,16 +103,14 @@ class JobManager:
     # -- life cycle -----------------------------------------------------------------------------
     def lock(self) -> None:
         """Take the data folder (a second server on it would run the same jobs twice); idempotent."""
-        if self._lock_fh is not None:
+        if self._folder_lock is not None:
             return
-        fh = open(self.data.lock_path, "a+")  # noqa: SIM115 - held for the server's lifetime
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            raise ImpastoError(
-                f"another impasto serve is using {self.data.root}; stop it or use another --data") from None
-        self._lock_fh = fh
+        lock = try_lock(str(self.data.lock_path))
+        if lock is None:
+            who = holder(str(self.data.lock_path))
+            raise ImpastoError(f"another impasto serve is using {self.data.root}{f' ({who.describe()})' if who else ''}"
+                               "; stop it or use another --data")
+        self._folder_lock = lock
 
     def start(self) -> None:
         self.lock()
@@ -143,9 +141,9 @@ class JobManager:
         for t in self._threads:
             t.join(timeout=5)
         self.db.close()
-        if self._lock_fh is not None:
-            self._lock_fh.close()
-            self._lock_fh = None
+        if self._folder_lock is not None:
+            self._folder_lock.release()
+            self._folder_lock = None
 
     # -- queries and commands used by the API ---------------------------------------------------
     @property
