@@ -281,9 +281,10 @@ def test_database_migrates_old_files_and_refuses_newer_ones(tmp_path: Path) -> N
     conn.commit()
     conn.close()
     db = JobDB(path)
-    assert db.version == SCHEMA_VERSION == 2
+    assert db.version == SCHEMA_VERSION == 3
     job = db.get("B" * 22)
     assert job is not None and job.attempts == 0 and job.resumes == () and job.content.name == "p.png"
+    assert job.draft is None
     assert db._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     conn = sqlite3.connect(path)

@@ -459,6 +459,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
         style: Annotated[list[UploadFile], File(description="one or more paintings (repeat the field)")],
         config: Annotated[str | None, Form(description="JSON object of Config fields (partial)")] = None,
         preset: Annotated[str | None, Form(description="a preset name as the base configuration")] = None,
+        draft: Annotated[str | None, Form(description="id of the quick draft of these settings posted just "
+                                          "before (the page shows the two as one card)")] = None,
     ) -> JSONResponse:
         if manager.stopping:
             raise HTTPException(503, "the server is shutting down; try again shortly")
@@ -478,13 +480,15 @@ def create_app(settings: StudioSettings) -> FastAPI:
                                [(u[1].height, u[1].width) for u in uploads[1:]])
         except ImpastoError as e:
             raise HTTPException(400, str(e)) from None
+        if draft is not None and (not valid_job_id(draft) or manager.db.get(draft) is None):
+            raise HTTPException(400, f"draft: no job {draft[:40]!r}")
         stored = []
         for blob, sn, name in uploads:
             data.store_upload(blob, sn)
             stored.append(Upload(sha256=sn.sha256, ext=sn.ext, name=name))
         job = Job(id=new_job_id(), state="queued", created=time.time(), config=cfg.to_dict(),
                   content=stored[0], styles=tuple(stored[1:]),
-                  total_steps=total_steps(cfg, (uploads[0][1].height, uploads[0][1].width)))
+                  total_steps=total_steps(cfg, (uploads[0][1].height, uploads[0][1].width)), draft=draft)
         if not manager.submit(job):
             raise HTTPException(429, f"the queue is full ({settings.pool.max_queued} jobs waiting); try again later",
                                 headers={"Retry-After": "30"})
