@@ -247,12 +247,12 @@ def test_host_origin_and_token_checks(client: TestClient, tmp_path: Path, tiny_w
     with make_client(tmp_path / "b", tiny_weights_file, host="0.0.0.0", token=token,
                      pool={"prestart": False}) as client:
         assert client.get("/api/jobs").status_code == 401
-        assert client.get("/").status_code == 401
+        assert client.get("/", follow_redirects=False).status_code == 303  # to the sign-in page
         wrong = {"authorization": "Bearer wrong-token-of-some-length"}
         assert client.get("/api/jobs", headers=wrong).status_code == 401
         assert client.get("/api/jobs", headers={"authorization": f"Bearer {token}"}).status_code == 200
-        # The page: /?token=... sets an HttpOnly cookie that images and EventSource then carry.
-        r = client.get(f"/?token={token}", follow_redirects=False)
+        # The page: signing in at /login sets an HttpOnly cookie that images and EventSource then carry.
+        r = client.post("/login", data={"token": token}, follow_redirects=False)
         assert r.status_code == 303 and "httponly" in r.headers["set-cookie"].lower()
         assert client.get("/").status_code == 200
         assert client.get("/api/jobs").status_code == 200
@@ -281,9 +281,10 @@ def test_database_migrates_old_files_and_refuses_newer_ones(tmp_path: Path) -> N
     conn.commit()
     conn.close()
     db = JobDB(path)
-    assert db.version == SCHEMA_VERSION == 2
+    assert db.version == SCHEMA_VERSION == 3
     job = db.get("B" * 22)
     assert job is not None and job.attempts == 0 and job.resumes == () and job.content.name == "p.png"
+    assert job.draft is None
     assert db._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     conn = sqlite3.connect(path)

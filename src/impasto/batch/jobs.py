@@ -333,10 +333,15 @@ def read_manifest(path: str) -> list[JobRequest]:
             raise ImpastoError(f"{where}: no style image (the style column is empty)")
 
         def resolve(item: str, what: str, where: str = where) -> str:
+            shown = item if item.isprintable() and len(item) <= 200 else ascii(item[:200])
             q = Path(item).expanduser()
             q = q if q.is_absolute() else base / q
-            if not q.is_file():
-                raise ImpastoError(f"{where}: {what} {item} does not exist")
+            try:
+                found = q.is_file()
+            except OSError as e:  # a name too long for the file system, a loop of links
+                raise ImpastoError(f"{where}: {what} {shown}: {e.strerror or e}") from None
+            if not found:
+                raise ImpastoError(f"{where}: {what} {shown} does not exist")
             return str(q.resolve())
 
         output = row.get("output")

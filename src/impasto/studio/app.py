@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import math
+import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -25,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impasto import Config, ImpastoError, __version__
 from impasto.studio.db import FINISHED, Job, Upload
@@ -37,6 +39,7 @@ PATH_FIELDS = ("weights", "init_file", "mask")
 """Config fields that name files on the server: a request may not set them (no user string is a path)."""
 TOKEN_COOKIE = "impasto_token"
 SSE_POLL_SECONDS = 0.25
+log = logging.getLogger("impasto.studio")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,16 @@ class Limits:
     max_size: int = 2048
     max_steps: int = 5000
     max_config_bytes: int = 64 * 1024
+    max_lbfgs_max_iter: int = 20
+    """Inner L-BFGS iterations per step (the presets that follow torch's default use 20)."""
+    max_iterations: int = 20_000
+    """Steps × inner iterations of a whole job: what its CPU time grows with."""
+    max_lbfgs_history: int = 200
+    max_lbfgs_history_mib: float = 1024.0
+    """A job must set a history budget, at most this (none, unbounded, is refused)."""
+    max_style_scale: float = 2.0
+    max_job_mib: float = 16384.0
+    """Estimated peak memory of one job (:func:`estimate_job_mib`); over it, the job is refused before it starts."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,9 @@ class StudioSettings:
     data: Path
     host: str = "127.0.0.1"
     token: str | None = None
+    trust_proxy: bool = False
+    """Behind a reverse proxy on this machine: X-Forwarded-Proto says whether the browser used TLS (the
+    cookie is then ``Secure``) and X-Forwarded-Host is the site the browser sees (for the origin check)."""
     pool: PoolSettings = field(default_factory=PoolSettings)
     limits: Limits = field(default_factory=Limits)
 
@@ -64,14 +80,34 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+SECURITY_HEADERS = (
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+"""On every response: the page may not be framed (no clickjacking), content types are not sniffed."""
+TOKEN_HEADER = "x-impasto-token"
+OPEN_PATHS = ("/login",)
+"""Served without the token: the sign-in page (a form that posts the token once)."""
+
+
+def session_value(token: str) -> str:
+    """The cookie's value: derived from the token, so the cookie jar never holds the token itself."""
+    return hmac.new(token.encode(), b"impasto studio session v1", "sha256").hexdigest()
+
+
 class Guard:
     """ASGI middleware: host and origin checks, the token, and the request body size, before any route.
 
     * On a loopback address only loopback ``Host`` headers are served (a DNS-rebinding page cannot
       reach the API through a name of its own).
-    * A state-changing request whose ``Origin`` is another site is refused (no cross-site job posts).
-    * With a token, every request needs it: ``Authorization: Bearer T``, or the cookie that ``/?token=T``
-      sets for the page (images and EventSource cannot send headers).
+    * A state-changing request whose ``Origin`` is another site is refused (no cross-site job posts);
+      ``Origin: null`` (a sandboxed iframe, a ``data:`` page) is another site too.
+    * With a token, every request needs it: ``Authorization: Bearer T`` or ``X-Impasto-Token: T`` from
+      scripts, or the session cookie that signing in at ``/login`` sets for the page (images and
+      EventSource cannot send headers). The token never travels in a URL.
+    * Every response says it may not be framed (``frame-ancestors 'none'``, ``X-Frame-Options: DENY``).
     """
 
     def __init__(self, app: ASGIApp, settings: StudioSettings) -> None:
@@ -84,12 +120,20 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         refusal = self._check(scope, headers)
         if refusal is not None:
-            await refusal(scope, receive, send)
+            await refusal(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, send_with_headers)
 
     def _check(self, scope: Scope, headers: dict[str, str]) -> Response | None:
         host = headers.get("host", "")
@@ -98,30 +142,23 @@ class Guard:
             return _error(403, f"this server answers only to localhost (Host: {host[:100]!r} refused)")
         method = scope["method"]
         origin = headers.get("origin")
-        if method not in ("GET", "HEAD", "OPTIONS") and origin is not None and origin != "null":
-            if _hostport(origin) != host.lower():
+        if method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
+            site = host
+            if self.settings.trust_proxy and headers.get("x-forwarded-host"):
+                site = headers["x-forwarded-host"].split(",")[0].strip()
+            # "null" is what a sandboxed iframe or a data: page sends: never this site.
+            if origin.strip().lower() == "null" or _hostport(origin) != site.lower():
                 return _error(403, "cross-origin request refused")
         token = self.settings.token
         if token is not None:
-            given = None
-            auth = headers.get("authorization", "")
-            if auth.lower().startswith("bearer "):
-                given = auth[7:].strip()
-            elif TOKEN_COOKIE in headers.get("cookie", ""):
-                for part in headers["cookie"].split(";"):
-                    k, _, v = part.strip().partition("=")
-                    if k == TOKEN_COOKIE:
-                        given = v
-            if scope["path"] == "/" and given is None:
-                qs = scope.get("query_string", b"").decode("latin-1")
-                for part in qs.split("&"):
-                    k, _, v = part.partition("=")
-                    if k == "token" and hmac.compare_digest(v.encode(), token.encode()):
-                        r = RedirectResponse("/", status_code=303)
-                        r.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
-                        return r
-            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-                return _error(401, "this server needs its token: Authorization: Bearer TOKEN (or open /?token=TOKEN)")
+            path = scope["path"]
+            if path in OPEN_PATHS:
+                return None
+            if not self._authorised(headers, token):
+                if path == "/" and method in ("GET", "HEAD"):
+                    return RedirectResponse("/login", status_code=303)
+                return _error(401, "this server needs its token: send Authorization: Bearer TOKEN (or "
+                              "X-Impasto-Token), or sign in at /login")
         if method in ("POST", "PUT", "PATCH"):
             length = headers.get("content-length")
             if length is None:
@@ -132,6 +169,29 @@ class Guard:
             elif int(length) > self.max_body:
                 return _error(413, f"request body of {int(length):,} bytes is over the {self.max_body:,}-byte limit")
         return None
+
+    @staticmethod
+    def _authorised(headers: dict[str, str], token: str) -> bool:
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return hmac.compare_digest(auth[7:].strip().encode(), token.encode())
+        if TOKEN_HEADER in headers:
+            return hmac.compare_digest(headers[TOKEN_HEADER].strip().encode(), token.encode())
+        for part in headers.get("cookie", "").split(";"):
+            k, _, v = part.strip().partition("=")
+            if k == TOKEN_COOKIE:
+                return hmac.compare_digest(v.encode(), session_value(token).encode())
+        return False
+
+
+def request_is_tls(request: Request, settings: StudioSettings) -> bool:
+    """Whether the browser reached us over TLS: directly, or through a trusted proxy that says so."""
+    if request.url.scheme == "https":
+        return True
+    if settings.trust_proxy:
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        return proto == "https"
+    return False
 
 
 def _hostname(host: str) -> str:
@@ -158,7 +218,7 @@ def _static_dir() -> Path:
 
 
 def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw: tuple[int, int],
-                 limits: Limits) -> Config:
+                 limits: Limits, style_hws: Sequence[tuple[int, int]] = ()) -> Config:
     """The run's Config: a preset (or the defaults) with the request's fields on top, checked."""
     from impasto.jobs.resolve import for_preset_run, resolve
 
@@ -186,11 +246,69 @@ def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
     steps = total_steps(cfg, content_hw)
     if steps > limits.max_steps:
         raise ImpastoError(f"{steps} steps in all is over this server's limit of {limits.max_steps}")
+    check_costs(cfg, content_hw, style_hws, steps, limits)
     if cfg.device not in ("auto", "cpu"):
         from impasto.engine import resolve_device
 
         resolve_device(cfg.device)
     return cfg
+
+
+def check_costs(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], steps: int,
+                limits: Limits) -> None:
+    """Refuse a job whose CPU time or memory is beyond this server's limits, before it is queued.
+
+    Pixels and outer steps are not the whole cost: every L-BFGS step may run ``lbfgs_max_iter`` inner
+    iterations, the history holds ``lbfgs_history`` image-sized pairs, and the style images are
+    ``style_scale`` times the output's size. Each is capped, then the job's peak memory is estimated
+    (:func:`estimate_job_mib`) and held to the server's budget."""
+    if cfg.lbfgs_max_iter > limits.max_lbfgs_max_iter:
+        raise ImpastoError(f"lbfgs_max_iter {cfg.lbfgs_max_iter} is over this server's limit of "
+                           f"{limits.max_lbfgs_max_iter} inner iterations per step")
+    iterations = steps * (cfg.lbfgs_max_iter if cfg.optimizer == "lbfgs" else 1)
+    if iterations > limits.max_iterations:
+        raise ImpastoError(f"{steps} steps × {cfg.lbfgs_max_iter} inner iterations = {iterations:,} is over this "
+                           f"server's limit of {limits.max_iterations:,} iterations per job")
+    if cfg.lbfgs_history > limits.max_lbfgs_history:
+        raise ImpastoError(f"lbfgs_history {cfg.lbfgs_history} is over this server's limit of "
+                           f"{limits.max_lbfgs_history} pairs")
+    if cfg.lbfgs_history_mib is None or cfg.lbfgs_history_mib > limits.max_lbfgs_history_mib:
+        raise ImpastoError(f"lbfgs_history_mib must be at most {limits.max_lbfgs_history_mib:g} on this server "
+                           f"(got {cfg.lbfgs_history_mib})")
+    if cfg.style_scale > limits.max_style_scale:
+        raise ImpastoError(f"style_scale {cfg.style_scale:g} is over this server's limit of {limits.max_style_scale:g}")
+    need = estimate_job_mib(cfg, content_hw, style_hws)
+    if need > limits.max_job_mib:
+        raise ImpastoError(f"this job would need about {need:,.0f} MiB of memory, over this server's budget of "
+                           f"{limits.max_job_mib:,.0f} MiB per job (--max-job-memory); ask for a smaller size, "
+                           "style scale or L-BFGS history")
+
+
+BASE_MIB = 600.0
+"""A job process before its first image: torch, the VGG19 weights, buffers."""
+IMAGE_KIB_PER_PIXEL = 1.5
+"""Activations of the optimised image through VGG19, forward and backward (CPU runs recompute the largest;
+measured: 7.3 GiB for a 2048 px run with a 1 GiB history, 1.2 GiB at 512 px)."""
+STYLE_KIB_PER_PIXEL = 0.6
+"""A style image's forward pass (its Gram matrices are kept, its activations are not)."""
+
+
+def estimate_job_mib(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]] = ()) -> float:
+    """A deliberately generous estimate of a job's peak memory in MiB, from its largest scale: the
+    optimised image's activations, the L-BFGS history (``Config.history_for``) and the largest style
+    image at ``style_scale`` times the output's long side."""
+    sizes = [hw for hw, _ in cfg.schedule(*content_hw)]
+    h, w = max(sizes, key=lambda hw: hw[0] * hw[1])
+    pixels = h * w
+    mib = BASE_MIB + pixels * IMAGE_KIB_PER_PIXEL / 1024
+    if cfg.optimizer == "lbfgs":
+        mib += cfg.history_for(h, w) * 2 * 3 * pixels * 4 / 2**20
+    long_side = max(h, w) * cfg.style_scale
+    style_px = 0.0
+    for sh, sw in style_hws or [content_hw]:
+        f = long_side / max(sh, sw)
+        style_px = max(style_px, sh * f * sw * f)
+    return mib + style_px * STYLE_KIB_PER_PIXEL / 1024
 
 
 def total_steps(cfg: Config, content_hw: tuple[int, int]) -> int:
@@ -229,8 +347,11 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        # Still one line of JSON for the client; the server's log has the traceback.
-        return _error(500, f"internal error: {' '.join(str(exc).split())[:300] or type(exc).__name__}")
+        # The client learns nothing of the internals (paths, SQL, library messages); the server's log
+        # has the traceback, with an id the client can quote.
+        ref = secrets.token_hex(4)
+        log.error("internal error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
+        return _error(500, f"internal error (reference {ref}; the server's log has the details)")
 
     def get_job(job_id: str) -> Job:
         job = manager.db.get(job_id) if valid_job_id(job_id) else None
@@ -244,6 +365,25 @@ def create_app(settings: StudioSettings) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(static / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/login", include_in_schema=False)
+    def login_page() -> Response:
+        return _login_html(settings.token is not None)
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        """Sign in: the token, posted once from the form, becomes an HttpOnly, SameSite=Strict session
+        cookie (``Secure`` when the browser came over TLS). The token is never put in a URL."""
+        if settings.token is None:
+            return RedirectResponse("/", status_code=303)
+        form = await request.form()
+        given = form.get("token")
+        if not isinstance(given, str) or not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
+            return _login_html(True, error="that is not this server's token", status=401)
+        r = RedirectResponse("/", status_code=303)
+        r.set_cookie(TOKEN_COOKIE, session_value(settings.token), httponly=True, samesite="strict", path="/",
+                     secure=request_is_tls(request, settings))
+        return r
 
     app.mount("/static", StaticFiles(directory=static), name="static")
 
@@ -314,6 +454,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
         style: Annotated[list[UploadFile], File(description="one or more paintings (repeat the field)")],
         config: Annotated[str | None, Form(description="JSON object of Config fields (partial)")] = None,
         preset: Annotated[str | None, Form(description="a preset name as the base configuration")] = None,
+        draft: Annotated[str | None, Form(description="id of the quick draft of these settings posted just "
+                                          "before (the page shows the two as one card)")] = None,
     ) -> JSONResponse:
         if manager.stopping:
             raise HTTPException(503, "the server is shutting down; try again shortly")
@@ -329,16 +471,19 @@ def create_app(settings: StudioSettings) -> FastAPI:
                 raise HTTPException(e.status, str(e)) from None
             uploads.append((blob, sn, _display_name(f.filename, i)))
         try:
-            cfg = parse_config(config, preset, len(style), (uploads[0][1].height, uploads[0][1].width), limits)
+            cfg = parse_config(config, preset, len(style), (uploads[0][1].height, uploads[0][1].width), limits,
+                               [(u[1].height, u[1].width) for u in uploads[1:]])
         except ImpastoError as e:
             raise HTTPException(400, str(e)) from None
+        if draft is not None and (not valid_job_id(draft) or manager.db.get(draft) is None):
+            raise HTTPException(400, f"draft: no job {draft[:40]!r}")
         stored = []
         for blob, sn, name in uploads:
             data.store_upload(blob, sn)
             stored.append(Upload(sha256=sn.sha256, ext=sn.ext, name=name))
         job = Job(id=new_job_id(), state="queued", created=time.time(), config=cfg.to_dict(),
                   content=stored[0], styles=tuple(stored[1:]),
-                  total_steps=total_steps(cfg, (uploads[0][1].height, uploads[0][1].width)))
+                  total_steps=total_steps(cfg, (uploads[0][1].height, uploads[0][1].width)), draft=draft)
         if not manager.submit(job):
             raise HTTPException(429, f"the queue is full ({settings.pool.max_queued} jobs waiting); try again later",
                                 headers={"Retry-After": "30"})
@@ -450,6 +595,21 @@ def create_app(settings: StudioSettings) -> FastAPI:
 
     app.add_middleware(Guard, settings=settings)
     return app
+
+
+def _login_html(needed: bool, error: str = "", status: int = 200) -> Response:
+    note = f'<p class="error" role="alert">{error}</p>' if error else ""
+    body = ("<p>This studio needs no sign-in: <a href=\"/\">open it</a>.</p>" if not needed else
+            '<form method="post" action="/login"><label>Token <input type="password" name="token" '
+            'id="token" autocomplete="current-password" required autofocus></label> '
+            '<button type="submit">Sign in</button></form>' + note +
+            "<p class=\"muted\">The token is the one <code>impasto serve --token</code> was started with.</p>")
+    html = ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>impasto studio: sign in</title>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
+            '<link rel="stylesheet" href="/static/style.css"></head><body><header><h1>impasto <span>studio</span>'
+            f'</h1></header><main class="login"><section class="panel"><h2>Sign in</h2>{body}</section></main>'
+            "</body></html>")
+    return Response(html, status_code=status, media_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 _MEDIA = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "tif": "image/tiff",

@@ -1,7 +1,8 @@
 """``impasto serve``: the studio's web page and job API on this machine.
 
-Bound to 127.0.0.1 by default. Any other address needs a token (``--token`` or ``IMPASTO_TOKEN``), which
-every request must then carry; the page is opened once as ``http://HOST:PORT/?token=TOKEN``.
+Bound to 127.0.0.1 by default. Any other address (or ``--trust-proxy``) needs a token (``--token`` or
+``IMPASTO_TOKEN``), which every request must then carry: scripts in a header, the page as the session
+cookie that signing in at ``/login`` sets. The token never travels in a URL.
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _positive_float(s: str) -> float:
+    v = nonneg_float(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 (got {s})")
+    return v
+
+
+def default_job_memory_mib(workers: int) -> float:
+    """Half of this machine's memory, shared by the jobs that run at once (8 GiB when it cannot be read)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (OSError, ValueError, AttributeError):
+        total = 16384.0
+    return max(1024.0, total / 2 / workers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="impasto serve", description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
@@ -55,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=nonneg_float, default=25.0, help="largest image upload in MiB (default: 25)")
     p.add_argument("--max-size", type=_positive_int, default=2048, help="largest output long side a job may ask "
                    "for (default: 2048)")
+    p.add_argument("--max-job-memory", type=_positive_float, default=None, metavar="MIB",
+                   help="refuse (before it starts) a job whose estimated peak memory is over this many MiB "
+                   "(default: half this machine's memory divided by --workers)")
+    p.add_argument("--trust-proxy", action="store_true",
+                   help="behind a reverse proxy on this machine that terminates TLS (Caddy, nginx): trust its "
+                   "X-Forwarded-Proto and X-Forwarded-Host (the sign-in cookie is then Secure); needs --token")
     p.add_argument("--no-prestart", action="store_true", help="do not keep a job process started in advance "
                    "(saves its memory; each job then waits for torch to import)")
     return p
@@ -70,6 +93,9 @@ def main(argv: Sequence[str]) -> int:
     from impasto.studio.manager import PoolSettings
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
+    if args.trust_proxy and not token:
+        raise ImpastoError(f"--trust-proxy puts the studio behind a proxy that other machines reach: give --token "
+                           f"(or set {TOKEN_ENV}) so only people with it can use it")
     if args.host not in LOOPBACK_HOSTS and not token:
         raise ImpastoError(f"--host {args.host} makes the studio reachable from other machines: give --token "
                            f"(or set {TOKEN_ENV}) so only people with it can use it")
@@ -87,7 +113,9 @@ def main(argv: Sequence[str]) -> int:
                           weights=str(Path(args.weights).resolve()) if args.weights else None,
                           preview_seconds=args.preview_seconds, checkpoint_every=args.checkpoint_every,
                           max_queued=args.max_queued, prestart=not args.no_prestart),
-        limits=Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_size=args.max_size),
+        limits=Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_size=args.max_size,
+                      max_job_mib=args.max_job_memory or default_job_memory_mib(args.workers)),
+        trust_proxy=args.trust_proxy,
     )
     app = create_app(settings)
     # The data folder and the port are taken before anything is printed, so a second server fails
@@ -96,9 +124,9 @@ def main(argv: Sequence[str]) -> int:
     sock = _bind(args.host, args.port)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else shown}:{args.port}/"
-    # With a token, the URL that opens the page carries it (once; the page then keeps it in a cookie).
-    print(f"impasto studio: {url}{'?token=' + token if token else ''}  (data: {settings.data.resolve()}; "
-          "Ctrl-C stops, running jobs resume on the next start)", flush=True)
+    # The token is never printed nor put in a URL: the page asks for it once (/login).
+    print(f"impasto studio: {url}{'login (sign in with the token)' if token else ''}  (data: "
+          f"{settings.data.resolve()}; Ctrl-C stops, running jobs resume on the next start)", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)

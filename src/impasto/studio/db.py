@@ -51,6 +51,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN seconds REAL",
         "CREATE INDEX jobs_state ON jobs (state, seq)",
     ),
+    # 3: the quick draft a full run follows (the page shows the two as one card).
+    (
+        "ALTER TABLE jobs ADD COLUMN draft TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -92,6 +96,8 @@ class Job:
     resumes: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     """One entry per restart of a running job: ``{"from_step": checkpoint step, "reached": last step seen}``."""
     seconds: float | None = None
+    draft: str | None = None
+    """The id of the quick draft posted before this run with the same settings (None: no draft)."""
 
     def to_api(self) -> dict[str, Any]:
         """The JSON the API returns for a job (the contract's fields first)."""
@@ -102,13 +108,13 @@ class Job:
             "started": self.started, "seconds": self.seconds, "preview_step": self.preview_step,
             "content": {"name": self.content.name},
             "styles": [{"name": s.name} for s in self.styles],
-            "attempts": self.attempts, "resumes": list(self.resumes),
+            "attempts": self.attempts, "resumes": list(self.resumes), "draft": self.draft,
         }
 
 
 _COLUMNS = (
     "id, state, created, started, finished, step, total_steps, loss, config, error, content, styles, "
-    "preview_step, attempts, resumes, seconds"
+    "preview_step, attempts, resumes, seconds, draft"
 )
 
 
@@ -119,7 +125,7 @@ def _row_to_job(r: sqlite3.Row) -> Job:
         error=r["error"], content=Upload.from_dict(json.loads(r["content"])),
         styles=tuple(Upload.from_dict(s) for s in json.loads(r["styles"])),
         preview_step=r["preview_step"], attempts=r["attempts"], resumes=tuple(json.loads(r["resumes"])),
-        seconds=r["seconds"],
+        seconds=r["seconds"], draft=r["draft"],
     )
 
 
@@ -189,10 +195,10 @@ class JobDB:
                 if n >= max_queued:
                     return False
             c.execute(
-                "INSERT INTO jobs (id, state, created, config, content, styles, total_steps) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, state, created, config, content, styles, total_steps, draft) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (job.id, job.state, job.created, json.dumps(job.config), json.dumps(job.content.to_dict()),
-                 json.dumps([s.to_dict() for s in job.styles]), job.total_steps),
+                 json.dumps([s.to_dict() for s in job.styles]), job.total_steps, job.draft),
             )
         return True
 

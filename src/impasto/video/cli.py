@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temporal-frames", type=_frames_list, default=(1,),
                    help="previous frames the temporal loss compares with, e.g. 1,2,4 for the paper's "
                         "long-term consistency (default: 1)")
-    g.add_argument("--frame-steps", type=int_at_least(0), default=None,
+    g.add_argument("--frame-steps", type=int_at_least(1), default=None,
                    help="steps for each frame after the first, at the output size (default: 25, or --steps if "
                         "fewer; more steps let frames drift from their warm start: see README, Video)")
     g.add_argument("--no-warm-start", dest="warm_start", action="store_false",
@@ -122,7 +122,7 @@ def run(argv: Sequence[str]) -> int:
     out, kind = _output_kind(args.output, [args.content, *styles])
 
     from impasto.io import file_sha256, load_image
-    from impasto.video.io import FrameStore, read_clip, write_video
+    from impasto.video.io import FrameStore, encoded_size, input_files, read_clip, write_video
     from impasto.video.stylize import VideoOptions, VideoStylizer
 
     options = VideoOptions(
@@ -138,6 +138,16 @@ def run(argv: Sequence[str]) -> int:
     clip = read_clip(args.content, cfg.size, fps=args.fps, max_frames=args.max_frames)
     folder = out if kind == "frames" else out.with_name(out.name + ".frames")
     store = FrameStore(folder, len(clip.frames))
+    # Whatever form the input takes (a folder, a glob, a %05d pattern, a video), no file this run may
+    # write or delete (--restart) is one of its inputs: compared as files, not as spellings of paths.
+    store.refuse_inputs([*input_files(args.content), *styles], also=[out] if kind == "video" else [])
+    if kind == "video":
+        h, w = (int(x) for x in clip.frames[0].shape[1:])
+        eh, ew = encoded_size(h, w, out.suffix)
+        if (eh, ew) != (h, w):  # said even with -q: the output is not the size of its frames
+            codec = "VP9" if out.suffix.lower() == ".webm" else "H.264"
+            print(f"impasto video: note: {w}x{h} frames are cropped to {ew}x{eh} in {out.name} (the {codec} encoder "
+                  "needs even sides); --keep-frames keeps the uncropped frames", file=sys.stderr)
     # The folder's lock is held until the video is written (or the run stops), released however it ends.
     with store:
         manifest = {"input": clip.identity, "styles": [file_sha256(s) for s in styles], "fps": clip.fps}

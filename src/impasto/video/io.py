@@ -112,6 +112,13 @@ def is_video_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
+def input_files(spec: str) -> list[str]:
+    """Every file an input spec reads: the video file itself, or the frames of a folder, glob or pattern."""
+    if is_video_path(spec) and os.path.isfile(spec):
+        return [spec]
+    return frame_files(spec)
+
+
 def _identity(path: Path, n: int, size: tuple[int, int]) -> str:
     try:
         st = path.stat()
@@ -180,8 +187,16 @@ def _read_video(path: Path, long_side: int | None, fps: float | None, max_frames
 # -- writing -------------------------------------------------------------------------------------------
 
 
+def encoded_size(h: int, w: int, suffix: str) -> tuple[int, int]:
+    """(H, W) of the frames in a video written as ``suffix``: H.264 and VP9 in yuv420p need even sides,
+    so an odd side loses its last row or column; a GIF keeps every pixel."""
+    if suffix.lower() == ".gif":
+        return h, w
+    return h - h % 2, w - w % 2
+
+
 def _even(img: Tensor) -> Tensor:
-    """Crop a [3, H, W] frame to even sides: H.264 in yuv420p needs them."""
+    """Crop a [3, H, W] frame to even sides: H.264 in yuv420p needs them (see :func:`encoded_size`)."""
     h, w = int(img.shape[1]), int(img.shape[2])
     return img[:, : h - h % 2, : w - w % 2]
 
@@ -315,6 +330,36 @@ class FrameStore:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+    def refuse_inputs(self, inputs: Sequence[str | os.PathLike[str]], also: Sequence[Path] = ()) -> None:
+        """Refuse (ImpastoError) a store that would write over or delete any of ``inputs``.
+
+        Compared as files (device and inode, through symlinks and hard links), not as path spellings:
+        ``-o clip`` with input ``'clip/*.png'`` or ``clip/frame_%05d.png`` names the same files as the
+        frames this store writes (and the ``frame_*.png`` that ``--restart`` deletes). ``also``: other
+        paths the run writes (a video output).
+        """
+        ids: dict[tuple[int, int], str] = {}
+        for inp in inputs:
+            with contextlib.suppress(OSError, ValueError):
+                st = os.stat(inp)
+                ids[(st.st_dev, st.st_ino)] = str(inp)
+        if not ids:
+            return
+        candidates: list[Path] = [self.path(i) for i in range(self.n_frames)]
+        with contextlib.suppress(OSError):
+            candidates += sorted(self.folder.glob("frame_*.png"))
+        candidates += [self.folder / self.MANIFEST, self.folder / self.CHECKPOINT, self.folder / self.LOCK, *also]
+        for c in candidates:
+            try:
+                st = os.stat(c)
+            except (OSError, ValueError):
+                continue
+            inp = ids.get((st.st_dev, st.st_ino))
+            if inp is not None:
+                what = "input" if is_video_path(inp) else "input frame"
+                raise ImpastoError(f"output {self.folder} holds {what} {inp} (as {c.name}), which this run would "
+                                   "write over; choose another output folder")
 
     def path(self, i: int) -> Path:
         """Frame ``i`` (from 0) is ``frame_00001.png`` (numbered from 1, like ffmpeg's image2 muxer)."""

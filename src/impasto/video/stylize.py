@@ -64,8 +64,9 @@ class VideoOptions:
             raise ImpastoError(f"temporal weight must be a finite number >= 0 (got {self.temporal_weight})")
         if not self.temporal_frames or any(j < 1 for j in self.temporal_frames):
             raise ImpastoError(f"temporal frames must be whole numbers >= 1, e.g. 1,2,4 (got {self.temporal_frames})")
-        if self.frame_steps is not None and self.frame_steps < 0:
-            raise ImpastoError(f"frame steps must be >= 0 (got {self.frame_steps})")
+        if self.frame_steps is not None and self.frame_steps < 1:
+            # 0 steps would leave a later frame's loss undefined (NaN) and fail only at its first write.
+            raise ImpastoError(f"frame steps must be >= 1 (got {self.frame_steps})")
         if self.flow not in FLOW_METHODS:
             raise ImpastoError(f"flow must be one of {', '.join(FLOW_METHODS)} (got {self.flow!r})")
         steps, seconds = self.checkpoint.steps, self.checkpoint.seconds

@@ -87,12 +87,15 @@ function sliderText() {
   $("#scale-out").textContent = parseFloat($("#style-scale").value).toFixed(2);
 }
 
+// Quality (draft, standard, fine) multiplies the steps: the page has one control, steps per scale, and
+// folds a loaded configuration's quality into it.
+const QUALITY = { draft: 0.125, standard: 1, fine: 2 };
+
 function applyBase(cfg, note) {
   state.base = { ...cfg };
   $("#strength").value = "0";
   if (cfg.size) $("#size").value = String(cfg.size);
-  $("#steps").value = String(cfg.steps);
-  $("#quality").value = cfg.quality || "standard";
+  $("#steps").value = String(Math.max(1, Math.round(cfg.steps * (QUALITY[cfg.quality] || 1))));
   $("#style-scale").value = String(cfg.style_scale);
   $("#preserve").value = cfg.preserve_color || "none";
   $("#loaded-from").textContent = note || "";
@@ -108,7 +111,7 @@ function currentConfig() {
   cfg.style_weight = state.base.style_weight * Math.pow(10, parseFloat($("#strength").value));
   cfg.size = parseInt($("#size").value, 10);
   cfg.steps = parseInt($("#steps").value, 10);
-  cfg.quality = $("#quality").value;
+  cfg.quality = "standard";
   cfg.scale_steps = null;
   cfg.style_scale = parseFloat($("#style-scale").value);
   cfg.preserve_color = $("#preserve").value;
@@ -145,12 +148,15 @@ async function start() {
   const cfg = currentConfig();
   // The draft is the same schedule with an eighth of the steps: the picture to judge the settings by
   // within seconds, while the full run queues behind it (the page follows it when the draft ends).
-  const forms = $("#draft-first").checked && cfg.quality !== "draft"
-    ? [jobForm({ ...cfg, quality: "draft" }), jobForm(cfg)] : [jobForm(cfg)];
+  const withDraft = $("#draft-first").checked;
   $("#start").disabled = true;
   try {
     const jobs = [];
-    for (const form of forms) jobs.push(await (await api("/api/jobs", { method: "POST", body: form })).json());
+    if (withDraft) jobs.push(await (await api("/api/jobs", { method: "POST", body: jobForm({ ...cfg, quality: "draft" }) })).json());
+    const full = jobForm(cfg);
+    // The full run names its draft: the gallery shows the two as one card.
+    if (withDraft) full.append("draft", jobs[0].id);
+    jobs.push(await (await api("/api/jobs", { method: "POST", body: full })).json());
     await refreshJobs();
     if (!state.watching || !isActive(state.watching)) watch(jobs[0].id);
   } catch (e) {
@@ -225,6 +231,14 @@ function showPreview(id, step) {
   $("#preview-empty").hidden = true;
 }
 
+// An axis label as a plain number: "20", "6.3", "1,200", "0.042" (never 2.0e1).
+function plainNumber(v) {
+  if (!isFinite(v)) return "";
+  if (v >= 10) return Math.round(v).toLocaleString("en-US");
+  const p = Number(v.toPrecision(2));
+  return p >= 1e-6 ? p.toLocaleString("en-US", { maximumSignificantDigits: 2, maximumFractionDigits: 20 }) : "0";
+}
+
 let lossTimer = null;
 function drawLossSoon() {
   if (!lossTimer) lossTimer = setTimeout(() => { lossTimer = null; drawLoss(); }, 200);
@@ -245,7 +259,10 @@ function drawLoss() {
   ctx.strokeStyle = "#b4532a"; ctx.lineWidth = 1.5; ctx.beginPath();
   pts.forEach((p, i) => { const px = X(p[0]), py = Y(Math.log10(p[1])); i ? ctx.lineTo(px, py) : ctx.moveTo(px, py); });
   ctx.stroke();
-  ctx.fillText(`1e${y1.toFixed(1)}`, 2, 14); ctx.fillText(`1e${y0.toFixed(1)}`, 2, h - 20);
+  const top = plainNumber(Math.pow(10, y1)), bottom = plainNumber(Math.pow(10, y0));
+  ctx.fillText(top, 2, 14); ctx.fillText(bottom, 2, h - 20);
+  c.dataset.labels = JSON.stringify([top, bottom]);
+  c.setAttribute("aria-label", `loss curve (log scale) from ${top} to ${bottom}`);
   ctx.fillText(`step ${x0}`, 40, h - 4); ctx.fillText(`step ${x1}`, w - 60, h - 4);
 }
 
@@ -286,45 +303,87 @@ function renderQueue() {
   if (!active.length) ul.innerHTML = '<li class="muted">nothing waiting</li>';
 }
 
-function summary(c) {
-  const bits = [`${c.size} px`, `${c.steps} steps/scale`, `style weight ${Number(c.style_weight).toPrecision(3)}`];
+// Steps per scale as the run did them (quality folded in), and the job's steps in all.
+function stepsText(j) {
+  const c = j.config;
+  const per = Math.max(1, Math.round(c.steps * (QUALITY[c.quality] || 1)));
+  return `${per} steps/scale (${j.total_steps} in all)`;
+}
+
+function summary(j) {
+  const c = j.config;
+  const bits = [`${c.size} px`, stepsText(j), `style weight ${Number(c.style_weight).toPrecision(3)}`];
   if (presetOf(c)) bits.unshift(`preset ${presetOf(c)}`);
-  if (c.quality && c.quality !== "standard") bits.push(c.quality);
   if (c.preserve_color !== "none") bits.push(`colours: ${c.preserve_color}`);
   if (c.style_scale !== 1) bits.push(`style scale ${c.style_scale}`);
   return bits.join(" · ");
 }
 
+// A quick draft and the full run that follows it are one card: the full run's result once it is done
+// (saying the draft came first), the draft's meanwhile (saying it is the draft, with its own steps).
+function galleryEntries() {
+  const byId = new Map(state.jobs.map((j) => [j.id, j]));
+  const followed = new Map();
+  for (const j of state.jobs) if (j.draft && byId.has(j.draft)) followed.set(j.draft, j);
+  const out = [];
+  for (const j of state.jobs) {
+    if (j.draft && byId.has(j.draft)) {
+      const d = byId.get(j.draft);
+      if (j.state === "done") out.push({ key: `${j.id}:done`, show: j, draft: d, full: j });
+      else if (d.state === "done") out.push({ key: `${j.id}:${j.state}`, show: d, draft: d, full: j });
+    } else if (j.state === "done" && !followed.has(j.id)) {
+      out.push({ key: `${j.id}:done`, show: j, draft: null, full: j });
+    }
+  }
+  return out;
+}
+
+function cardSummary(e) {
+  const j = e.show;
+  const when = new Date(j.finished * 1000).toLocaleString();
+  if (!e.draft) return `${summary(j)} · ${fmtTime(j.seconds)} · ${when}`;
+  if (j === e.draft) {
+    return `quick draft: ${summary(j)} · ${fmtTime(j.seconds)} · the full run (${e.full.total_steps} steps) is ${e.full.state}`;
+  }
+  return `${summary(j)} · ${fmtTime(j.seconds)} · ${when} · after a quick draft of ${e.draft.total_steps} steps`;
+}
+
 function renderGallery() {
   const g = $("#gallery");
-  const done = state.jobs.filter((j) => j.state === "done");
-  $("#gallery-empty").hidden = done.length > 0;
-  const have = new Set([...g.children].map((el) => el.dataset.id));
-  const want = new Set(done.map((j) => j.id));
-  for (const el of [...g.children]) if (!want.has(el.dataset.id)) el.remove();
-  done.forEach((j, i) => {
-    if (have.has(j.id)) return;
+  const entries = galleryEntries();
+  $("#gallery-empty").hidden = entries.length > 0;
+  const have = new Set([...g.children].map((el) => el.dataset.key));
+  const want = new Set(entries.map((e) => e.key));
+  for (const el of [...g.children]) if (!want.has(el.dataset.key)) el.remove();
+  entries.forEach((e, i) => {
+    if (have.has(e.key)) return;
+    const j = e.show;
     const card = $("#card-template").content.firstElementChild.cloneNode(true);
-    card.dataset.id = j.id;
-    card.querySelector(".after").src = `/api/jobs/${j.id}/result`;
-    card.querySelector(".before").src = `/api/jobs/${j.id}/inputs/content`;
-    const clip = card.querySelector(".before-clip");
-    card.querySelector(".split").addEventListener("input", (e) => { clip.style.clipPath = `inset(0 ${100 - e.target.value}% 0 0)`; });
-    card.querySelector(".title").textContent = `${j.content.name} × ${j.styles.map((s) => s.name).join(", ")}`;
-    const when = new Date(j.finished * 1000).toLocaleString();
-    card.querySelector(".summary").textContent = `${summary(j.config)} · ${fmtTime(j.seconds)} · ${when}`;
-    card.querySelector(".settings").textContent = JSON.stringify(j.config, null, 1);
-    const a = card.querySelector(".download");
-    a.href = `/api/jobs/${j.id}/result?download=1`;
-    a.setAttribute("download", `impasto-${j.id.slice(0, 8)}.png`);
-    card.querySelector(".reuse").addEventListener("click", () => reuse(j));
-    card.querySelector(".delete").addEventListener("click", async () => {
-      await api(`/api/jobs/${j.id}`, { method: "DELETE" });
-      refreshJobs();
-    });
-    // Newest first: insert at the position of the job in the (newest-first) list.
+    card.dataset.key = e.key;
+    card.dataset.id = e.full.id;
+    if (e.draft) card.dataset.draft = e.draft.id;
+    card.dataset.shows = j.id;
+    fillCard(card, j, cardSummary(e));
     const after = g.children[i];
     after ? g.insertBefore(card, after) : g.append(card);
+  });
+}
+
+function fillCard(card, j, text) {
+  card.querySelector(".after").src = `/api/jobs/${j.id}/result`;
+  card.querySelector(".before").src = `/api/jobs/${j.id}/inputs/content`;
+  const clip = card.querySelector(".before-clip");
+  card.querySelector(".split").addEventListener("input", (e) => { clip.style.clipPath = `inset(0 ${100 - e.target.value}% 0 0)`; });
+  card.querySelector(".title").textContent = `${j.content.name} × ${j.styles.map((s) => s.name).join(", ")}`;
+  card.querySelector(".summary").textContent = text;
+  card.querySelector(".settings").textContent = JSON.stringify(j.config, null, 1);
+  const a = card.querySelector(".download");
+  a.href = `/api/jobs/${j.id}/result?download=1`;
+  a.setAttribute("download", `impasto-${j.id.slice(0, 8)}.png`);
+  card.querySelector(".reuse").addEventListener("click", () => reuse(j));
+  card.querySelector(".delete").addEventListener("click", async () => {
+    await api(`/api/jobs/${j.id}`, { method: "DELETE" });
+    refreshJobs();
   });
 }
 
