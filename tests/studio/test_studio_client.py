@@ -55,4 +55,5 @@ def test_a_second_server_on_the_same_port_or_data_folder_gets_one_line(
     assert err.startswith(f"impasto: error: cannot listen on 127.0.0.1:{live_server.port}") and "\n" not in err
     assert main(["serve", "--port", "0", "--data", str(live_server.data)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"impasto: error: another impasto serve is using {live_server.data}; stop it or use another --data"
+    assert err.startswith(f"impasto: error: another impasto serve is using {live_server.data} (pid ")
+    assert err.endswith("; stop it or use another --data") and "\n" not in err
