@@ -46,7 +46,7 @@ from impasto.optim import (
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.tiling import TiledObjective, check_tileable
-from impasto.tiling.memory import ScalePlan, plan_scale
+from impasto.tiling.memory import RUNTIME_BYTES, ScalePlan, auto_budget, plan_scale
 from impasto.units import parse_memory
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
@@ -149,6 +149,7 @@ class StyleTransfer:
         self.sizes = [size for size, _ in plan]
         self.steps = [steps for _, steps in plan]
         self._plans: dict[tuple[int, int], ScalePlan] = {}
+        self._budget: int | None = None
         self.hooks = self._hooks()
         self.pixels: Tensor | None = None
         self._opt: Optimizer | None = None
@@ -200,14 +201,36 @@ class StyleTransfer:
         return OptimizerSpec(cfg.optimizer, cfg.effective_lr(), history, cfg.lbfgs_line_search,
                              cfg.lbfgs_max_iter, cfg.adam_betas, cfg.adam_eps, first)
 
-    def memory_plan(self, size: tuple[int, int]) -> ScalePlan | None:
-        """How the scale of this size runs under ``max_memory`` (None: no budget, the whole image as ever);
-        see :func:`~impasto.tiling.memory.plan_scale`. Front-ends can show it before a run starts."""
+    def memory_budget(self) -> int | None:
+        """``max_memory`` in bytes (None: no budget). ``auto`` is resolved once, from the memory available
+        when first asked (:func:`~impasto.tiling.memory.auto_budget`), and kept in the run's state, so a
+        resumed run plans its scales as the interrupted one did."""
         cfg = self.config
         if cfg.max_memory is None:
             return None
+        if self._budget is None:
+            self._budget = (auto_budget(self.device.type if self.device.type == "cpu" else str(self.device))
+                            if cfg.max_memory.strip().lower() == "auto" else parse_memory(cfg.max_memory))
+        return self._budget
+
+    def process_overhead(self) -> int:
+        """What the process holds besides a scale's estimate: the runtime allowance
+        (:data:`~impasto.tiling.memory.RUNTIME_BYTES`) and, on the CPU, the input images as prepared."""
+        kind = "cpu" if self.device.type == "cpu" else "cuda"
+        inputs = 0
+        if kind == "cpu":
+            inp = self.inputs
+            inputs = sum(t.numel() * t.element_size() for t in (inp.content, inp.content_rgb, *inp.styles))
+        return RUNTIME_BYTES[kind] + inputs
+
+    def memory_plan(self, size: tuple[int, int]) -> ScalePlan | None:
+        """How the scale of this size runs under ``max_memory`` (None: no budget, the whole image as ever);
+        see :func:`~impasto.tiling.memory.plan_scale`. Front-ends can show it before a run starts."""
+        budget = self.memory_budget()
+        if budget is None:
+            return None
         return plan_scale(self.model, self.content_layers, self.style_layers, size[0], size[1],
-                          parse_memory(cfg.max_memory), cfg.history_for(*size))
+                          budget, self.config.history_for(*size), self.process_overhead())
 
     def _plan_scales(self) -> None:
         """Plan every scale under the budget before the first step; a scale that needs tiles and a setting
@@ -285,6 +308,8 @@ class StyleTransfer:
         if self._tiled is not None:
             # Where the moving tile grid stands (only a tiled scale has the key: other states are as before).
             state["tile_evaluations"] = self._tiled.evaluations
+        if self._budget is not None and (self.config.max_memory or "").strip().lower() == "auto":
+            state["memory_budget"] = self._budget  # the resolved auto budget: a resume plans the same scales
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -300,6 +325,8 @@ class StyleTransfer:
             raise ImpastoError("this run state belongs to other input images or another configuration")
         self._check_state(state)
         self._loaded = state
+        if "memory_budget" in state:
+            self._budget = state["memory_budget"]
 
     def _check_state(self, state: dict[str, Any]) -> None:
         """Refuse a state whose fields do not fit this run (a crafted or damaged checkpoint), before any
@@ -311,8 +338,10 @@ class StyleTransfer:
 
         keys = {"format", "version", "digest", "position", "pixels", "optimizer", "hooks", "elapsed", "last",
                 "terms", "stop_reason", "torch_rng"}
-        if not keys <= set(state) <= keys | {"tile_evaluations"}:
+        if not keys <= set(state) <= keys | {"tile_evaluations", "memory_budget"}:
             raise bad("unexpected fields")
+        if "memory_budget" in state and (type(state["memory_budget"]) is not int or state["memory_budget"] <= 0):
+            raise bad("memory budget")
         if "tile_evaluations" in state and (type(state["tile_evaluations"]) is not int
                                             or state["tile_evaluations"] < 0):
             raise bad("tile schedule")
