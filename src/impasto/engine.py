@@ -86,6 +86,8 @@ class Progress:
     """Per-layer weighted terms, e.g. ``{"style/relu1_1": ...}``."""
     restarts: int = 0
     """Divergence restarts so far (see ``Config.restart_factor``)."""
+    tiles: int = 0
+    """Tiles of this step's last evaluation (0: the scale runs whole; see ``Config.max_memory``)."""
 
 
 def _tree(obj: Any, device: torch.device | None, copy: bool = True) -> Any:
@@ -555,6 +557,7 @@ class StyleTransfer:
                 loss=self._last[0], content=self._last[1], style=self._last[2], tv=self._last[3],
                 elapsed=self._elapsed, image=self.current_image() if want else None, terms=dict(self._terms),
                 restarts=hooks.guard.restarts if hooks.guard is not None else 0,
+                tiles=len(objective.last_tiles) if isinstance(objective, TiledObjective) else 0,
             )
             if self._pos.stopped is not None:
                 return

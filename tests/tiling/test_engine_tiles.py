@@ -101,6 +101,8 @@ def test_a_scale_over_the_budget_runs_in_tiles_and_paints_the_same_picture(
     assert seen == [TiledObjective]
     assert plan.peak <= int(budget[:-1]) < plan.whole.total + plan.overhead
     _, whole = _run(small_images, cfg.replace(lbfgs_history=plan.pairs))
+    # 96x128 in 48 px tiles: 6 when the grid is aligned, up to 12 when its borders moved
+    assert all(6 <= e.tiles <= 12 for e in tiled[:-1]) and all(e.tiles == 0 for e in whole)
     for t, w in zip(tiled[:-1], whole[:-1]):
         assert t.loss == pytest.approx(w.loss, rel=1e-5)
         assert t.terms == pytest.approx(w.terms, rel=1e-4, abs=1e-5 * w.loss)

@@ -196,7 +196,8 @@ def execute(cfg: Config, content_path: str, styles: list[str], output: str, fron
                 if front.print_every and ev.step % front.print_every == 0:
                     bar.close()
                     terms = " ".join(f"{k}={v:.4g}" for k, v in p.terms.items())
-                    print(f"step {ev.step:>{digits}}/{total} {p.size[1]}x{p.size[0]} "
+                    tiles = f" tiles={p.tiles}" if p.tiles else ""
+                    print(f"step {ev.step:>{digits}}/{total} {p.size[1]}x{p.size[0]}{tiles} "
                           f"t={p.elapsed:.1f}s loss={p.loss:.6g} content={p.content:.6g} "
                           f"style={p.style:.6g} tv={p.tv:.6g} | {terms}", flush=True)
                 if save_dir is not None and p.image is not None and ev.step % front.save_every == 0:
