@@ -129,10 +129,13 @@ class StyleTransfer:
         init_image: Tensor | None = None,
         extra_loss: ExtraLoss | None = None,
         optimizer_factory: OptimizerFactory = make_optimizer,
+        tile_executor: Any = None,
     ) -> None:
         """``init_image`` ([3, H, W] RGB in [0, 1]; resized to the first scale) overrides ``config.init``:
         a warm start, e.g. the previous frame of a balance sweep or a video. ``extra_loss`` adds a term to
-        the objective (see :class:`~impasto.objective.ExtraLoss`)."""
+        the objective (see :class:`~impasto.objective.ExtraLoss`). ``tile_executor``: a
+        :class:`~impasto.tiling.executors.TileExecutor` that runs the tiles of tiled scales (instead of one
+        started from ``config.devices``), e.g. workers a front-end keeps between runs; the caller closes it."""
         self.config = cfg = config if config is not None else Config()
         self.inputs = Inputs.prepare(content, styles, cfg)
         self.device = resolve_device(cfg.device)
@@ -152,6 +155,8 @@ class StyleTransfer:
         self.steps = [steps for _, steps in plan]
         self._plans: dict[tuple[int, int], ScalePlan] = {}
         self._budget: int | None = None
+        self._executor: Any = None
+        self._given_executor = tile_executor
         self.hooks = self._hooks()
         self.pixels: Tensor | None = None
         self._opt: Optimizer | None = None
@@ -418,6 +423,31 @@ class StyleTransfer:
 
         ``image_every``: attach the current image to every N-th step's event (0: only the last).
         """
+        try:
+            yield from self._run(image_every)
+        finally:
+            self.close_workers()
+
+    def _tile_executor(self) -> Any:
+        """The executor of ``Config.devices`` (started at the first tiled scale, kept until the run ends;
+        None: tiles run here)."""
+        if self._given_executor is not None:
+            return self._given_executor
+        if not self.config.devices:
+            return None
+        if self._executor is None:
+            from impasto.tiling.executors import make_executor
+
+            self._executor = make_executor(self.model, self.config.devices)
+        return self._executor
+
+    def close_workers(self) -> None:
+        """Stop the tile workers of ``Config.devices`` (done when :meth:`run` ends or is closed)."""
+        ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.close()
+
+    def _run(self, image_every: int) -> Iterator[Progress]:
         cfg = self.config
         total_steps = sum(self.steps)
         loaded, self._loaded = self._loaded, None
@@ -440,6 +470,7 @@ class StyleTransfer:
                 crop = (min(size[0], plan.tile + 2 * plan.halo), min(size[1], plan.tile + 2 * plan.halo))
                 self.model.checkpointing = cfg.wants_recompute(self.device.type, self.model.activation_mib(*crop))
                 objective = self._tiled = self.tiled_objective(size, plan.tile)
+                objective.executor = self._tile_executor()
             restore = loaded if si == first else None
             x0 = restore["pixels"] if restore is not None else self._start_pixels(size)
             x = x0.to(self.device).contiguous().requires_grad_(True)

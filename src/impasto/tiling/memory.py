@@ -230,6 +230,8 @@ def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
         best = t
     if best + 2 * halo >= height and best + 2 * halo >= width:  # every crop would be the whole picture
         return ScalePlan((height, width), None, halo, m,
-                         estimate_whole(model, content_layers, style_layers, height, width, m), whole, full_budget, overhead)
+                         estimate_whole(model, content_layers, style_layers, height, width, m), whole, full_budget,
+                         overhead)
     return ScalePlan((height, width), best, halo, m,
-                     estimate_tiled(model, content_layers, style_layers, height, width, m, best, halo), whole, full_budget, overhead)
+                     estimate_tiled(model, content_layers, style_layers, height, width, m, best, halo), whole,
+                     full_budget, overhead)
