@@ -45,7 +45,8 @@ from impasto.optim import (
     make_optimizer,
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
-from impasto.tiling import TiledObjective, check_tileable
+from impasto.tiling import TiledObjective, TileSchedule, alignment, check_tileable
+from impasto.tiling.cost import RunCost, default_rate, scale_cost
 from impasto.tiling.memory import RUNTIME_BYTES, ScalePlan, auto_budget, plan_scale
 from impasto.units import parse_memory
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
@@ -238,6 +239,21 @@ class StyleTransfer:
             return None
         return plan_scale(self.model, self.content_layers, self.style_layers, size[0], size[1],
                           budget, self.config.history_for(*size), self.process_overhead())
+
+    def cost(self, seconds_per_mpixel: float | None = None) -> RunCost:
+        """What this run will cost, before it starts: each scale's modelled peak memory, whole and as
+        planned under ``max_memory``, and its time from a measured step rate (default: the committed
+        measurement for this device type; see :mod:`impasto.tiling.cost`). Loads nothing but the model."""
+        rate = seconds_per_mpixel if seconds_per_mpixel is not None else default_rate(self.device.type)
+        scales = []
+        for size, steps in zip(self.sizes, self.steps):
+            plan = self.memory_plan(size)
+            tiles = []
+            if plan is not None and plan.tile is not None:
+                unit = alignment(self.model)
+                tiles = TileSchedule(size[0], size[1], plan.tile, plan.halo, unit, "staggered", 0).tiles(0)
+            scales.append(scale_cost(size, steps, plan, tiles, rate))
+        return RunCost(scales, self.memory_budget(), str(self.device), rate)
 
     def _plan_scales(self) -> None:
         """Plan every scale under the budget before the first step; a scale that needs tiles and a setting

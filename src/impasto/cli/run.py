@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--restart", action="store_true",
                    help="discard an interrupted run's checkpoint (OUTPUT.ckpt) and start over")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--show-cost", action="store_true",
+                   help="print what the run would cost (each scale's modelled peak memory, whole and under "
+                   "--max-memory, its tiles, and the time from a measured step rate) and exit without running")
     return p
 
 
@@ -127,9 +130,17 @@ def run(argv: Sequence[str]) -> int:
     if args.show_config:
         _print_or_fail(cfg.to_json())
         return 0
-    if not args.content or not args.styles or not args.output:
+    if not (args.content and args.styles and (args.output or args.show_cost)):
         parser.error("the following arguments are required: content, styles, -o/--output")
     cfg = for_preset_run(cfg, args.preset_name, allow_vgg19=args.allow_vgg19)
+    if args.show_cost:
+        if not args.content or not args.styles:
+            parser.error("--show-cost needs the content and style images")
+        from impasto.engine import StyleTransfer
+
+        cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
+        _print_or_fail("\n".join(StyleTransfer(args.content, styles, cfg).cost().lines()))
+        return 0
     defaults = preset.cli_defaults if preset is not None else {}
     front = FrontEnd(
         save_every=args.save_every if args.save_every is not None else defaults.get("save_every", 0),
