@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -183,9 +184,16 @@ class Config:
     recompute_auto_mib: float = _f(3072.0, "device", "activation MiB above which auto recomputes", cli=False)
     cuda_graph: bool = _f(True, "device", "replay each loss evaluation as a CUDA graph on NVIDIA GPUs", cli=False)
     max_memory: str | None = _f(
-        None, "device", "memory budget of a scale, a size with a unit (1.5GiB, 512MiB): a scale whose estimate is "
-        "above it runs in tiles with the whole picture's exact statistics, with fewer L-BFGS pairs where needed "
-        "(none: every scale runs whole)", metavar="SIZE")
+        "auto", "device", "memory budget of the whole process, a size with a unit (1.5GiB, 512MiB) or auto: the "
+        "machine's available memory when the run starts (MemAvailable; on CUDA the GPU's free memory) less 10 percent "
+        "(at least 512 MiB). Counted: the network, the pixels and optimiser vectors, the L-BFGS history, the "
+        "content and style targets, one forward and backward's activations, the input images and 384 MiB for "
+        "the Python/torch runtime. A scale over it runs in tiles with the whole picture's exact statistics "
+        "and fewer L-BFGS pairs where needed (none: every scale runs whole)", metavar="SIZE|auto")
+    devices: tuple[str, ...] = _f(
+        (), "device", "where the tiles of a tiled scale run, one worker each, statistics and gradients summed "
+        "here: cpu, cuda, cuda:N (a worker process each holding the network) or ray, ray:cuda (a Ray actor "
+        "each; ray.init first, or a local cluster is started), e.g. cuda:0,cuda:1 (none: in this process)")
 
     # -- provenance ----------------------------------------------------------------------------
     preset: str | None = _f(None, "provenance", "the preset this configuration came from", cli=False)
@@ -308,8 +316,11 @@ class Config:
         if self.lbfgs_history_mib is not None:
             _finite("lbfgs_history_mib", self.lbfgs_history_mib, low=0.0, open_low=True)
         _finite("recompute_auto_mib", self.recompute_auto_mib, low=0.0)
-        if self.max_memory is not None:
+        if self.max_memory is not None and self.max_memory.strip().lower() != "auto":
             parse_memory(self.max_memory, "max_memory")
+        for d in self.devices:
+            if not re.fullmatch(r"cpu|cuda(:[0-9]+)?|ray(:cuda)?", d):
+                raise ImpastoError(f"devices: {d!r} is not cpu, cuda, cuda:N, ray or ray:cuda")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ImpastoError(f"adam_betas must be two numbers, each in [0, 1) (got {self.adam_betas})")
         if self.init == "file" and not self.init_file:

@@ -45,8 +45,9 @@ from impasto.optim import (
     make_optimizer,
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
-from impasto.tiling import TiledObjective, check_tileable
-from impasto.tiling.memory import ScalePlan, plan_scale
+from impasto.tiling import TiledObjective, TileSchedule, alignment, check_tileable
+from impasto.tiling.cost import RunCost, default_rate, scale_cost
+from impasto.tiling.memory import RUNTIME_BYTES, ScalePlan, auto_budget, plan_scale
 from impasto.units import parse_memory
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
@@ -86,6 +87,8 @@ class Progress:
     """Per-layer weighted terms, e.g. ``{"style/relu1_1": ...}``."""
     restarts: int = 0
     """Divergence restarts so far (see ``Config.restart_factor``)."""
+    tiles: int = 0
+    """Tiles of this step's last evaluation (0: the scale runs whole; see ``Config.max_memory``)."""
 
 
 def _tree(obj: Any, device: torch.device | None, copy: bool = True) -> Any:
@@ -127,10 +130,13 @@ class StyleTransfer:
         init_image: Tensor | None = None,
         extra_loss: ExtraLoss | None = None,
         optimizer_factory: OptimizerFactory = make_optimizer,
+        tile_executor: Any = None,
     ) -> None:
         """``init_image`` ([3, H, W] RGB in [0, 1]; resized to the first scale) overrides ``config.init``:
         a warm start, e.g. the previous frame of a balance sweep or a video. ``extra_loss`` adds a term to
-        the objective (see :class:`~impasto.objective.ExtraLoss`)."""
+        the objective (see :class:`~impasto.objective.ExtraLoss`). ``tile_executor``: a
+        :class:`~impasto.tiling.executors.TileExecutor` that runs the tiles of tiled scales (instead of one
+        started from ``config.devices``), e.g. workers a front-end keeps between runs; the caller closes it."""
         self.config = cfg = config if config is not None else Config()
         self.inputs = Inputs.prepare(content, styles, cfg)
         self.device = resolve_device(cfg.device)
@@ -149,6 +155,9 @@ class StyleTransfer:
         self.sizes = [size for size, _ in plan]
         self.steps = [steps for _, steps in plan]
         self._plans: dict[tuple[int, int], ScalePlan] = {}
+        self._budget: int | None = None
+        self._executor: Any = None
+        self._given_executor = tile_executor
         self.hooks = self._hooks()
         self.pixels: Tensor | None = None
         self._opt: Optimizer | None = None
@@ -200,14 +209,51 @@ class StyleTransfer:
         return OptimizerSpec(cfg.optimizer, cfg.effective_lr(), history, cfg.lbfgs_line_search,
                              cfg.lbfgs_max_iter, cfg.adam_betas, cfg.adam_eps, first)
 
-    def memory_plan(self, size: tuple[int, int]) -> ScalePlan | None:
-        """How the scale of this size runs under ``max_memory`` (None: no budget, the whole image as ever);
-        see :func:`~impasto.tiling.memory.plan_scale`. Front-ends can show it before a run starts."""
+    def memory_budget(self) -> int | None:
+        """``max_memory`` in bytes (None: no budget). ``auto`` is resolved once, from the memory available
+        when first asked (:func:`~impasto.tiling.memory.auto_budget`), and kept in the run's state, so a
+        resumed run plans its scales as the interrupted one did."""
         cfg = self.config
         if cfg.max_memory is None:
             return None
+        if self._budget is None:
+            self._budget = (auto_budget(self.device.type if self.device.type == "cpu" else str(self.device))
+                            if cfg.max_memory.strip().lower() == "auto" else parse_memory(cfg.max_memory))
+        return self._budget
+
+    def process_overhead(self) -> int:
+        """What the process holds besides a scale's estimate: the runtime allowance
+        (:data:`~impasto.tiling.memory.RUNTIME_BYTES`) and, on the CPU, the input images as prepared."""
+        kind = "cpu" if self.device.type == "cpu" else "cuda"
+        inputs = 0
+        if kind == "cpu":
+            inp = self.inputs
+            inputs = sum(t.numel() * t.element_size() for t in (inp.content, inp.content_rgb, *inp.styles))
+        return RUNTIME_BYTES[kind] + inputs
+
+    def memory_plan(self, size: tuple[int, int]) -> ScalePlan | None:
+        """How the scale of this size runs under ``max_memory`` (None: no budget, the whole image as ever);
+        see :func:`~impasto.tiling.memory.plan_scale`. Front-ends can show it before a run starts."""
+        budget = self.memory_budget()
+        if budget is None:
+            return None
         return plan_scale(self.model, self.content_layers, self.style_layers, size[0], size[1],
-                          parse_memory(cfg.max_memory), cfg.history_for(*size))
+                          budget, self.config.history_for(*size), self.process_overhead())
+
+    def cost(self, seconds_per_mpixel: float | None = None) -> RunCost:
+        """What this run will cost, before it starts: each scale's modelled peak memory, whole and as
+        planned under ``max_memory``, and its time from a measured step rate (default: the committed
+        measurement for this device type; see :mod:`impasto.tiling.cost`). Loads nothing but the model."""
+        rate = seconds_per_mpixel if seconds_per_mpixel is not None else default_rate(self.device.type)
+        scales = []
+        for size, steps in zip(self.sizes, self.steps):
+            plan = self.memory_plan(size)
+            tiles = []
+            if plan is not None and plan.tile is not None:
+                unit = alignment(self.model)
+                tiles = TileSchedule(size[0], size[1], plan.tile, plan.halo, unit, "staggered", 0).tiles(0)
+            scales.append(scale_cost(size, steps, plan, tiles, rate))
+        return RunCost(scales, self.memory_budget(), str(self.device), rate)
 
     def _plan_scales(self) -> None:
         """Plan every scale under the budget before the first step; a scale that needs tiles and a setting
@@ -285,6 +331,8 @@ class StyleTransfer:
         if self._tiled is not None:
             # Where the moving tile grid stands (only a tiled scale has the key: other states are as before).
             state["tile_evaluations"] = self._tiled.evaluations
+        if self._budget is not None and (self.config.max_memory or "").strip().lower() == "auto":
+            state["memory_budget"] = self._budget  # the resolved auto budget: a resume plans the same scales
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -300,6 +348,8 @@ class StyleTransfer:
             raise ImpastoError("this run state belongs to other input images or another configuration")
         self._check_state(state)
         self._loaded = state
+        if "memory_budget" in state:
+            self._budget = state["memory_budget"]
 
     def _check_state(self, state: dict[str, Any]) -> None:
         """Refuse a state whose fields do not fit this run (a crafted or damaged checkpoint), before any
@@ -311,8 +361,10 @@ class StyleTransfer:
 
         keys = {"format", "version", "digest", "position", "pixels", "optimizer", "hooks", "elapsed", "last",
                 "terms", "stop_reason", "torch_rng"}
-        if not keys <= set(state) <= keys | {"tile_evaluations"}:
+        if not keys <= set(state) <= keys | {"tile_evaluations", "memory_budget"}:
             raise bad("unexpected fields")
+        if "memory_budget" in state and (type(state["memory_budget"]) is not int or state["memory_budget"] <= 0):
+            raise bad("memory budget")
         if "tile_evaluations" in state and (type(state["tile_evaluations"]) is not int
                                             or state["tile_evaluations"] < 0):
             raise bad("tile schedule")
@@ -387,6 +439,31 @@ class StyleTransfer:
 
         ``image_every``: attach the current image to every N-th step's event (0: only the last).
         """
+        try:
+            yield from self._run(image_every)
+        finally:
+            self.close_workers()
+
+    def _tile_executor(self) -> Any:
+        """The executor of ``Config.devices`` (started at the first tiled scale, kept until the run ends;
+        None: tiles run here)."""
+        if self._given_executor is not None:
+            return self._given_executor
+        if not self.config.devices:
+            return None
+        if self._executor is None:
+            from impasto.tiling.executors import make_executor
+
+            self._executor = make_executor(self.model, self.config.devices)
+        return self._executor
+
+    def close_workers(self) -> None:
+        """Stop the tile workers of ``Config.devices`` (done when :meth:`run` ends or is closed)."""
+        ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.close()
+
+    def _run(self, image_every: int) -> Iterator[Progress]:
         cfg = self.config
         total_steps = sum(self.steps)
         loaded, self._loaded = self._loaded, None
@@ -409,6 +486,7 @@ class StyleTransfer:
                 crop = (min(size[0], plan.tile + 2 * plan.halo), min(size[1], plan.tile + 2 * plan.halo))
                 self.model.checkpointing = cfg.wants_recompute(self.device.type, self.model.activation_mib(*crop))
                 objective = self._tiled = self.tiled_objective(size, plan.tile)
+                objective.executor = self._tile_executor()
             restore = loaded if si == first else None
             x0 = restore["pixels"] if restore is not None else self._start_pixels(size)
             x = x0.to(self.device).contiguous().requires_grad_(True)
@@ -526,6 +604,7 @@ class StyleTransfer:
                 loss=self._last[0], content=self._last[1], style=self._last[2], tv=self._last[3],
                 elapsed=self._elapsed, image=self.current_image() if want else None, terms=dict(self._terms),
                 restarts=hooks.guard.restarts if hooks.guard is not None else 0,
+                tiles=len(objective.last_tiles) if isinstance(objective, TiledObjective) else 0,
             )
             if self._pos.stopped is not None:
                 return

@@ -11,7 +11,7 @@ import torch
 from impasto.config import Config
 from impasto.engine import StyleTransfer
 from impasto.errors import ImpastoError
-from impasto.tiling import TiledObjective
+from impasto.tiling import TiledObjective, memory
 from impasto.tiling.memory import estimate_tiled
 from impasto_test_support import tiny_vgg
 
@@ -33,19 +33,47 @@ def _run(images: tuple[Path, Path], cfg: Config, steps: int | None = None, state
     return st, events
 
 
-def _budget(cfg: Config, tile: int = 32) -> str:
-    st = StyleTransfer(torch.rand(3, 96, 128), [torch.rand(3, 64, 64)], cfg, weights=tiny_vgg())
-    return f"{estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, tile, 12).total}B"
+def _budget(cfg: Config, images: tuple[Path, Path], tile: int = 32) -> str:
+    """The budget whose plan is tiles of ``tile`` px with 3 pairs' worth of bytes (the process's overhead,
+    runtime allowance and input images, included)."""
+    st = StyleTransfer(images[0], [images[1]], cfg, weights=tiny_vgg())
+    est = estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, tile, 12).total
+    return f"{est + st.process_overhead()}B"
 
 
 def test_no_budget_and_a_budget_that_fits_take_the_old_path(small_images: tuple[Path, Path]) -> None:
-    st, a = _run(small_images, CFG)
+    st, a = _run(small_images, CFG.replace(max_memory=None))
     assert st.memory_plan((96, 128)) is None
-    st2, b = _run(small_images, CFG.replace(max_memory="1TiB"))
-    plan = st2.memory_plan((96, 128))
-    assert plan is not None and not plan.tiled and plan.pairs == 3
-    assert torch.equal(a[-1].image, b[-1].image)
-    assert [e.loss for e in a] == [e.loss for e in b]
+    for budget in ("1TiB", "auto"):  # auto, the default: the machine's available memory, here plenty
+        st2, b = _run(small_images, CFG.replace(max_memory=budget))
+        plan = st2.memory_plan((96, 128))
+        assert plan is not None and not plan.tiled and plan.pairs == 3
+        assert torch.equal(a[-1].image, b[-1].image)
+        assert [e.loss for e in a] == [e.loss for e in b]
+    assert Config().max_memory == "auto"
+
+
+def test_auto_budget_is_the_available_memory_less_a_margin_and_is_kept_for_a_resume(
+    small_images: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert memory.auto_budget("cpu", 10 * 2**30) == 9 * 2**30  # 10 %
+    assert memory.auto_budget("cpu", 2**30) == 2**29  # at least 512 MiB
+    assert memory.available_memory("cpu") > 0
+    # A machine with little memory left: auto tiles the scale the budget cannot hold whole.
+    tight = int(_budget(CFG, small_images)[:-1])
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": tight + 2**29)
+    cfg = CFG.replace(steps=2)
+    st, events = _run(small_images, cfg, steps=1)
+    plan = st.memory_plan((96, 128))
+    assert plan is not None and plan.tiled and plan.budget == tight and plan.peak <= tight
+    state = st.state_dict()
+    assert state["memory_budget"] == tight
+    # Resumed where memory is plentiful again: the saved budget, not today's, plans the scale.
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 2**40)
+    st2 = StyleTransfer(small_images[0], [small_images[1]], cfg, weights=tiny_vgg())
+    st2.load_state_dict(state)
+    plan2 = st2.memory_plan((96, 128))
+    assert plan2 is not None and plan2.tiled and plan2.budget == tight
 
 
 # Max pooling's gradient is not defined at ties, and the flat synthetic photo's palette start has many
@@ -56,7 +84,7 @@ def test_a_scale_over_the_budget_runs_in_tiles_and_paints_the_same_picture(
     small_images: tuple[Path, Path], changes: dict[str, Any],
 ) -> None:
     cfg = CFG.replace(steps=5, **changes)
-    budget = _budget(cfg)
+    budget = _budget(cfg, small_images)
     seen: list[type] = []
     st = StyleTransfer(small_images[0], [small_images[1]], cfg.replace(max_memory=budget), weights=tiny_vgg())
     build = st.tiled_objective
@@ -71,8 +99,10 @@ def test_a_scale_over_the_budget_runs_in_tiles_and_paints_the_same_picture(
     plan = st.memory_plan((96, 128))
     assert plan is not None and plan.tiled and plan.tile == 48 and plan.pairs == 2  # history capped in bytes
     assert seen == [TiledObjective]
-    assert plan.estimate.total <= int(budget[:-1]) < plan.whole.total
+    assert plan.peak <= int(budget[:-1]) < plan.whole.total + plan.overhead
     _, whole = _run(small_images, cfg.replace(lbfgs_history=plan.pairs))
+    # 96x128 in 48 px tiles: 6 when the grid is aligned, up to 12 when its borders moved
+    assert all(6 <= e.tiles <= 12 for e in tiled[:-1]) and all(e.tiles == 0 for e in whole)
     for t, w in zip(tiled[:-1], whole[:-1]):
         assert t.loss == pytest.approx(w.loss, rel=1e-5)
         assert t.terms == pytest.approx(w.terms, rel=1e-4, abs=1e-5 * w.loss)
@@ -80,7 +110,7 @@ def test_a_scale_over_the_budget_runs_in_tiles_and_paints_the_same_picture(
 
 
 def test_a_tiled_run_resumes_bit_identically(small_images: tuple[Path, Path]) -> None:
-    cfg = CFG.replace(max_memory=_budget(CFG), steps=4)
+    cfg = CFG.replace(max_memory=_budget(CFG, small_images), steps=4)
     _, straight = _run(small_images, cfg)
     st, _ = _run(small_images, cfg, steps=2)
     state = st.state_dict()
@@ -96,7 +126,7 @@ def test_settings_that_cannot_be_tiled_are_refused_before_the_first_step(
 ) -> None:
     cfg = CFG.replace(**changes)
     with pytest.raises(ImpastoError, match=setting):
-        _run(small_images, cfg.replace(max_memory=_budget(CFG)))
+        _run(small_images, cfg.replace(max_memory=_budget(CFG, small_images)))
     _run(small_images, cfg.replace(max_memory="1GiB", steps=1))  # a budget that fits: no tiles, no refusal
 
 

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--restart", action="store_true",
                    help="discard an interrupted run's checkpoint (OUTPUT.ckpt) and start over")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--show-cost", action="store_true",
+                   help="print what the run would cost (each scale's modelled peak memory, whole and under "
+                   "--max-memory, its tiles, and the time from a measured step rate) and exit without running")
     return p
 
 
@@ -127,9 +130,17 @@ def run(argv: Sequence[str]) -> int:
     if args.show_config:
         _print_or_fail(cfg.to_json())
         return 0
-    if not args.content or not args.styles or not args.output:
+    if not (args.content and args.styles and (args.output or args.show_cost)):
         parser.error("the following arguments are required: content, styles, -o/--output")
     cfg = for_preset_run(cfg, args.preset_name, allow_vgg19=args.allow_vgg19)
+    if args.show_cost:
+        if not args.content or not args.styles:
+            parser.error("--show-cost needs the content and style images")
+        from impasto.engine import StyleTransfer
+
+        cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
+        _print_or_fail("\n".join(StyleTransfer(args.content, styles, cfg).cost().lines()))
+        return 0
     defaults = preset.cli_defaults if preset is not None else {}
     front = FrontEnd(
         save_every=args.save_every if args.save_every is not None else defaults.get("save_every", 0),
@@ -196,7 +207,8 @@ def execute(cfg: Config, content_path: str, styles: list[str], output: str, fron
                 if front.print_every and ev.step % front.print_every == 0:
                     bar.close()
                     terms = " ".join(f"{k}={v:.4g}" for k, v in p.terms.items())
-                    print(f"step {ev.step:>{digits}}/{total} {p.size[1]}x{p.size[0]} "
+                    tiles = f" tiles={p.tiles}" if p.tiles else ""
+                    print(f"step {ev.step:>{digits}}/{total} {p.size[1]}x{p.size[0]}{tiles} "
                           f"t={p.elapsed:.1f}s loss={p.loss:.6g} content={p.content:.6g} "
                           f"style={p.style:.6g} tv={p.tv:.6g} | {terms}", flush=True)
                 if save_dir is not None and p.image is not None and ev.step % front.save_every == 0:

@@ -75,7 +75,7 @@ def run(job: dict[str, Any], ctx: WorkerContext) -> None:
             assert p is not None
             ctx.emit("progress", step=p.step, total_steps=p.total_steps, scale=p.scale, n_scales=p.n_scales,
                      size=list(p.size), loss=_finite(p.loss), content=_finite(p.content), style=_finite(p.style),
-                     tv=_finite(p.tv), elapsed=round(time.perf_counter() - t0, 3),
+                     tv=_finite(p.tv), elapsed=round(time.perf_counter() - t0, 3), tiles=p.tiles,
                      eta=None if ev.eta is None else round(ev.eta, 1))
             if p.scale != last_scale or time.perf_counter() - last_preview >= preview_seconds:
                 _write_preview(ctx, job_dir, run.current_image(), p.step)

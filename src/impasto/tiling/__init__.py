@@ -6,7 +6,9 @@
 - :mod:`~impasto.tiling.memory`: the memory model of a scale, whole or tiled, and the tile-size chooser.
 - :mod:`~impasto.tiling.seams`: the seam figure (gradient energy along tile borders against interiors).
 
-Opt-in: the engine uses it only for a scale whose estimate exceeds ``Config.max_memory``.
+The engine uses it for a scale whose estimate exceeds ``Config.max_memory`` (default ``auto``: the
+machine's available memory); :mod:`~impasto.tiling.executors` runs the tiles here, in worker processes or
+on Ray; :mod:`~impasto.tiling.cost` says what a run will cost.
 """
 
 from impasto.tiling.grid import TileSchedule, alignment, required_halo, tile_grid

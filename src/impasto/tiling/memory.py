@@ -19,15 +19,22 @@ picture's size; it is an estimate of what a step keeps alive at its peak, not a 
   of an op's output and input in the backward). For the whole image h x w = H x W; in tiles it is the
   crop, min(H, T + 2·halo) x min(W, T + 2·halo) for tiles of side T.
 
-Not counted: the Python and torch runtime, the input images at their original size, allocator slack and
-fragmentation (a few hundred MiB on the CPU), and activation recomputation (``recompute_activations``,
-which the whole-image estimate ignores: it is the conservative side).
+Not counted by the estimate itself: the Python and torch runtime, the input images at their original
+size, allocator slack and fragmentation, and activation recomputation (``recompute_activations``, which
+the whole-image estimate ignores: it is the conservative side). The budget covers the whole process, so
+:func:`plan_scale` takes those as one ``overhead`` (the engine passes :data:`RUNTIME_BYTES` plus the
+input images' bytes; see :meth:`~impasto.engine.StyleTransfer.process_overhead`).
+
+**Default budget** (``max_memory`` ``auto``): :func:`auto_budget`, what the machine has available when the
+run starts (``MemAvailable`` of ``/proc/meminfo``, plus what this process holds already; on CUDA the GPU's
+free memory plus what torch has reserved), less a margin of 10 % (at least 512 MiB).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from impasto.errors import ImpastoError
 from impasto.tiling.grid import alignment, op_channels, required_halo
@@ -38,6 +45,54 @@ Layers = Sequence[str]
 F32 = 4
 PIXEL_VECTORS_WHOLE = 9
 PIXEL_VECTORS_TILED = 11
+RUNTIME_BYTES = {"cpu": 384 * 2**20, "cuda": 256 * 2**20}
+"""The fixed part of the process the estimate does not model: on the CPU the Python interpreter, torch
+and impasto's imports (236 MiB resident measured after ``import impasto.engine`` on Linux) and allocator
+slack; on a GPU the caching allocator's slack (the CUDA context is outside torch's free-memory figure)."""
+MARGIN_FRACTION = 0.1
+MIN_MARGIN = 512 * 2**20
+
+
+def _meminfo_available(path: str = "/proc/meminfo") -> int | None:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _own_rss(path: str = "/proc/self/status") -> int:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return 0
+
+
+def available_memory(device: str = "cpu") -> int:
+    """Bytes this process could use on ``device`` now: on the CPU ``MemAvailable`` plus this process's
+    resident set; on CUDA the device's free memory plus what torch's allocator has reserved. An
+    ImpastoError where neither can be read (then give ``max_memory`` a size)."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free) + int(torch.cuda.memory_reserved(torch.device(device)))
+    avail = _meminfo_available()
+    if avail is None:
+        raise ImpastoError("max_memory auto reads MemAvailable from /proc/meminfo, which this system does not have; "
+                           "give max_memory a size, e.g. 8GiB, or none")
+    return avail + _own_rss()
+
+
+def auto_budget(device: str = "cpu", available: int | None = None) -> int:
+    """The default budget: ``available`` (default :func:`available_memory`) less 10 % of it, at least 512 MiB."""
+    avail = available_memory(device) if available is None else available
+    return max(0, avail - max(MIN_MARGIN, int(avail * MARGIN_FRACTION)))
 
 
 @dataclass(frozen=True)
@@ -127,6 +182,15 @@ class ScalePlan:
     whole: MemoryEstimate
     """The whole image with the configured pairs (what would run without a budget)."""
     budget: int
+    """The whole process's budget."""
+    overhead: int = 0
+    """What the process holds besides the estimate (runtime, input images): ``estimate.total + overhead``
+    is the plan's peak as modelled."""
+
+    @property
+    def peak(self) -> int:
+        """The modelled peak of the whole process."""
+        return self.estimate.total + self.overhead
 
     @property
     def tiled(self) -> bool:
@@ -134,8 +198,9 @@ class ScalePlan:
 
 
 def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
-               height: int, width: int, budget: int, pairs: int) -> ScalePlan:
-    """The whole image when its estimate with ``pairs`` L-BFGS pairs is within ``budget``; else tiles.
+               height: int, width: int, budget: int, pairs: int, overhead: int = 0) -> ScalePlan:
+    """The whole image when its estimate with ``pairs`` L-BFGS pairs plus ``overhead`` (the process's
+    fixed part that the estimate does not model) is within ``budget``; else tiles.
 
     In tiles, the L-BFGS history is capped in bytes first: at most half of what the budget leaves after
     the fixed parts (network, pixel vectors, targets) and the smallest tile's activations, at least one
@@ -146,15 +211,16 @@ def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
     """
     whole = estimate_whole(model, content_layers, style_layers, height, width, pairs)
     halo, unit = required_halo(model), alignment(model)
+    full_budget, budget = budget, budget - overhead
     if whole.total <= budget:
-        return ScalePlan((height, width), None, halo, pairs, whole, whole, budget)
+        return ScalePlan((height, width), None, halo, pairs, whole, whole, full_budget, overhead)
     fixed = estimate_tiled(model, content_layers, style_layers, height, width, 0, unit, halo).total
     pair = pair_bytes(height, width)
     if fixed + pair > budget:
         raise ImpastoError(
-            f"max_memory {format_bytes(budget)} is below the {format_bytes(fixed + pair)} a {width}x{height} scale "
-            "needs at the least in tiles (pixels, optimiser vectors, content targets, one L-BFGS pair, the "
-            "smallest tile); raise max_memory or lower the size")
+            f"max_memory {format_bytes(full_budget)} is below the {format_bytes(fixed + pair + overhead)} a "
+            f"{width}x{height} scale needs at the least in tiles (runtime and input images, pixels, optimiser "
+            "vectors, content targets, one L-BFGS pair, the smallest tile); raise max_memory or lower the size")
     m = max(1, min(pairs, (budget - fixed) // 2 // pair))
     best = unit
     side = -(-max(height, width) // unit) * unit
@@ -164,6 +230,8 @@ def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
         best = t
     if best + 2 * halo >= height and best + 2 * halo >= width:  # every crop would be the whole picture
         return ScalePlan((height, width), None, halo, m,
-                         estimate_whole(model, content_layers, style_layers, height, width, m), whole, budget)
+                         estimate_whole(model, content_layers, style_layers, height, width, m), whole, full_budget,
+                         overhead)
     return ScalePlan((height, width), best, halo, m,
-                     estimate_tiled(model, content_layers, style_layers, height, width, m, best, halo), whole, budget)
+                     estimate_tiled(model, content_layers, style_layers, height, width, m, best, halo), whole,
+                     full_budget, overhead)

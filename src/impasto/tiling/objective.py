@@ -253,6 +253,8 @@ class TiledObjective:
         self.spec = spec
         self.evaluations = 0
         self.last_tiles: list[Tile] = []
+        self.executor: Any = None
+        """A :class:`~impasto.tiling.executors.TileExecutor` that runs the tiles (None: this process, here)."""
 
     # -- construction -----------------------------------------------------------------------------
     @staticmethod
@@ -392,6 +394,8 @@ class TiledObjective:
         self.evaluations += 1
         self.last_tiles = tiles
         pixels = x.detach()
+        if self.executor is not None:
+            return self._call_executor(x, tiles)
         stats = sum_statistics([tile_statistics(self.model, _crop(pixels, t.read), t, self.spec) for t in tiles])
         style_terms, coeffs = self.style_gradient(stats, pixels.dtype)
         grad = torch.zeros_like(pixels)
@@ -408,6 +412,25 @@ class TiledObjective:
         per.update({f"style/{n}": v for n, v in style_terms.items()})
         lc = sum(content.values(), zero)
         ls = sum(style_terms.values(), zero)
+        value = lc + ls + tv
+        return LossTerms(_Precomputed.apply(x, value, grad), lc, ls, tv, per)  # type: ignore[no-untyped-call]
+
+    def _call_executor(self, x: Tensor, tiles: list[Tile]) -> LossTerms:
+        """:meth:`__call__` with the tiles run by ``self.executor``; the sums are taken here."""
+        pixels, ex, ckpt = x.detach(), self.executor, bool(getattr(self.model, "checkpointing", False))
+        stats = ex.statistics(pixels, tiles, self.spec, ckpt)
+        style_terms, coeffs = self.style_gradient(stats, pixels.dtype)
+        res = ex.backward(pixels, tiles, self.spec, coeffs, [self.content_crop(t) for t in tiles], ckpt)
+        grad = torch.zeros_like(pixels)
+        for t, g in zip(tiles, res.grads):
+            _crop(grad, t.read).add_(g)
+        zero = pixels.new_zeros(())
+        content = {n: res.content.get(n, zero) for n in self.base.content_layers}
+        per = {f"content/{n}": v for n, v in content.items()}
+        per.update({f"style/{n}": v for n, v in style_terms.items()})
+        lc = sum(content.values(), zero)
+        ls = sum(style_terms.values(), zero)
+        tv = res.tv.to(pixels.dtype)
         value = lc + ls + tv
         return LossTerms(_Precomputed.apply(x, value, grad), lc, ls, tv, per)  # type: ignore[no-untyped-call]
 

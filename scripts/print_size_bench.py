@@ -1,0 +1,196 @@
+"""Print-size figures (issue 21): peak memory of the default under a 4 GiB budget, and tiled against whole.
+
+    OMP_NUM_THREADS=2 PYTHONPATH=src python scripts/print_size_bench.py memory [--sizes 1024 2048 4096]
+    OMP_NUM_THREADS=2 PYTHONPATH=src python scripts/print_size_bench.py compare [--size 1024 --steps 4]
+
+A benchmark, not a test; both use the bundled inputs (src/impasto/data: content.jpg, public domain, and
+style.png) and the real VGG19 weights, on the CPU.
+
+``memory``: for each long side, a fresh subprocess runs the default configuration *single-scale*
+(``start_size`` none, 2 steps: a scale's peak is reached in its first steps; the coarse scales of the
+default schedule are smaller, so their peaks are lower) with ``max_memory`` 4GiB, and reports its
+``VmHWM`` (peak RSS from /proc/self/status), the plan (tiles, L-BFGS pairs, modelled peak) and seconds per
+step. With 2 steps the L-BFGS history holds one pair, not the plan's full count: the figure's history
+part is short by (pairs - 1) pair sizes, which the JSON states. JSON: docs/perf/print_size_memory_cpu.json.
+
+``compare``: at a size where the whole image fits, the same run (default objective, single scale, seed 0)
+whole and in tiles (a budget that forces tiles; the whole run keeps the tiled plan's L-BFGS pairs, so
+only the evaluation differs): wall-time ratio, largest pixel difference, the seam figure
+(:mod:`impasto.tiling.seams`) of both results at the first evaluation's tile borders, and a strip of
+crops across a border corner (tiled | whole | 8x difference) in docs/img/print_size_border_crops.png.
+JSON: docs/perf/print_size_compare_cpu_<size>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PERF = ROOT / "docs" / "perf"
+
+
+def _hwm() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _inputs() -> tuple[Path, Path]:
+    from impasto.io import default_content_path, default_style_path
+
+    return Path(default_content_path()), Path(default_style_path())
+
+
+def child(size: int, steps: int, budget: str) -> dict[str, Any]:
+    """One single-scale run in this (fresh) process; its peak RSS."""
+    from impasto.config import Config
+    from impasto.engine import StyleTransfer
+
+    content, style = _inputs()
+    cfg = Config(size=size, start_size=None, steps=steps, device="cpu", max_memory=budget)
+    st = StyleTransfer(content, [style], cfg)
+    plan = st.memory_plan(st.sizes[-1])
+    assert plan is not None
+    hwm_setup = _hwm()
+    t0 = time.perf_counter()
+    times, tiles = [], []
+    last = t0
+    for ev in st.run():
+        if not ev.done:
+            now = time.perf_counter()
+            times.append(now - last)
+            last = now
+            tiles.append(ev.tiles)
+    return {
+        "size": list(st.sizes[-1]), "steps": steps, "budget": budget, "budget_bytes": plan.budget,
+        "peak_rss_bytes": _hwm(), "peak_rss_after_setup_bytes": hwm_setup,
+        "tile": plan.tile, "halo": plan.halo, "pairs_planned": plan.pairs, "pairs_filled": max(0, steps - 1),
+        "modelled_peak_bytes": plan.peak, "modelled_whole_bytes": plan.whole.total + plan.overhead,
+        "pair_bytes": 2 * 3 * st.sizes[-1][0] * st.sizes[-1][1] * 4,
+        "tiles_per_step": tiles, "seconds_per_step": [round(t, 2) for t in times],
+        "wall_seconds": round(time.perf_counter() - t0, 1), "threads": int(os.environ.get("OMP_NUM_THREADS", "0")),
+    }
+
+
+def memory(sizes: list[int], steps: int, budget: str) -> None:
+    rows = []
+    for size in sizes:
+        out = subprocess.run([sys.executable, __file__, "child", str(size), str(steps), budget],
+                             capture_output=True, text=True, check=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{size:>5} px {row['size'][1]}x{row['size'][0]}: peak RSS {row['peak_rss_bytes'] / 2**30:.2f} GiB "
+              f"(modelled {row['modelled_peak_bytes'] / 2**30:.2f}, whole {row['modelled_whole_bytes'] / 2**30:.2f}) "
+              f"tile {row['tile']} pairs {row['pairs_planned']} tiles/step {row['tiles_per_step']} "
+              f"s/step {row['seconds_per_step']}", flush=True)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    PERF.mkdir(parents=True, exist_ok=True)
+    path = PERF / "print_size_memory_cpu.json"
+    path.write_text(json.dumps({
+        "what": "peak RSS (VmHWM) of a fresh process, default Config single-scale (start_size none), "
+                f"{steps} steps, max_memory {budget}, bundled inputs, real VGG19, CPU",
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
+                   f"scripts/print_size_bench.py memory --sizes {' '.join(map(str, sizes))}",
+        "loadavg_at_end": load, "rows": rows}, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+def compare(size: int, steps: int) -> None:
+    import torch
+
+    from impasto.config import Config
+    from impasto.engine import StyleTransfer
+    from impasto.io import save_image
+    from impasto.tiling.grid import TileSchedule, alignment
+    from impasto.tiling.seams import seam_figure
+
+    content, style = _inputs()
+    base = Config(size=size, start_size=None, steps=steps, device="cpu", seed=0)
+    probe = StyleTransfer(content, [style], base.replace(max_memory="1TiB"))
+    whole_est = probe.memory_plan(probe.sizes[-1])
+    assert whole_est is not None
+    budget = f"{int((whole_est.whole.total + whole_est.overhead) * 0.6)}B"  # forces tiles
+    tiled_st = StyleTransfer(content, [style], base.replace(max_memory=budget))
+    plan = tiled_st.memory_plan(tiled_st.sizes[-1])
+    assert plan is not None and plan.tile is not None
+    results = {}
+    for name, st in (("tiled", tiled_st),
+                     ("whole", StyleTransfer(content, [style], base.replace(max_memory=None,
+                                                                            lbfgs_history=plan.pairs)))):
+        t0 = time.perf_counter()
+        events = list(st.run())
+        results[name] = (time.perf_counter() - t0, events)
+        print(f"{name}: {results[name][0]:.1f} s, loss {events[-1].loss:.6g}", flush=True)
+    h, w = tiled_st.sizes[-1]
+    tiles = TileSchedule(h, w, plan.tile, plan.halo, alignment(tiled_st.model), "staggered", 0).tiles(0)
+    rows = sorted({t.core[0] for t in tiles} - {0})
+    cols = sorted({t.core[2] for t in tiles} - {0})
+    a, b = results["tiled"][1][-1].image, results["whole"][1][-1].image
+    seams = {k: seam_figure(img, rows, cols, band=2).__dict__ for k, img in (("tiled", a), ("whole", b))}
+    # Crops across the first border corner: tiled | whole | 8x |difference| (+0.5 grey).
+    r, c, half = rows[0], cols[0], 64
+    box = (slice(max(0, r - half), r + half), slice(max(0, c - half), c + half))
+    ca, cb = a[:, box[0], box[1]], b[:, box[0], box[1]]
+    strip = torch.cat([ca, torch.ones(3, ca.shape[1], 4), cb, torch.ones(3, ca.shape[1], 4),
+                       ((ca - cb) * 8 + 0.5).clamp(0, 1)], dim=2)
+    img_path = ROOT / "docs" / "img" / "print_size_border_crops.png"
+    save_image(strip, img_path)
+    out = {
+        "what": f"the default objective single-scale at {size} px, {steps} steps, seed 0: tiled (max_memory "
+                f"{budget}) against whole with the same L-BFGS pairs; seam figure band 2 at the first "
+                "evaluation's tile borders (tile borders move every evaluation)",
+        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
+                   f"scripts/print_size_bench.py compare --size {size} --steps {steps}",
+        "size": [h, w], "tile": plan.tile, "halo": plan.halo, "pairs": plan.pairs,
+        "tiles_per_step": [e.tiles for e in results["tiled"][1][:-1]],
+        "wall_seconds": {k: round(v[0], 1) for k, v in results.items()},
+        "wall_ratio_tiled_over_whole": round(results["tiled"][0] / results["whole"][0], 3),
+        "loss": {k: v[1][-1].loss for k, v in results.items()},
+        "max_abs_pixel_difference": float((a - b).abs().max()),
+        "mean_abs_pixel_difference": float((a - b).abs().mean()),
+        "seam_figure": seams,
+        "seam_ratio_tiled_over_whole": seams["tiled"]["ratio"] / seams["whole"]["ratio"],
+        "crops": str(img_path.relative_to(ROOT)), "crop_corner": [r, c],
+    }
+    path = PERF / f"print_size_compare_cpu_{size}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps({k: out[k] for k in ("wall_seconds", "wall_ratio_tiled_over_whole", "max_abs_pixel_difference",
+                                          "seam_ratio_tiled_over_whole")}))
+    print(f"wrote {path} and {img_path}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("memory")
+    m.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    m.add_argument("--steps", type=int, default=2)
+    m.add_argument("--budget", default="4GiB")
+    c = sub.add_parser("compare")
+    c.add_argument("--size", type=int, default=1024)
+    c.add_argument("--steps", type=int, default=4)
+    k = sub.add_parser("child")
+    k.add_argument("size", type=int)
+    k.add_argument("steps", type=int)
+    k.add_argument("budget")
+    args = ap.parse_args()
+    if args.cmd == "child":
+        print(json.dumps(child(args.size, args.steps, args.budget)))
+    elif args.cmd == "memory":
+        memory(args.sizes, args.steps, args.budget)
+    else:
+        compare(args.size, args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

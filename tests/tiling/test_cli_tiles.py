@@ -1,0 +1,74 @@
+"""The command line's side of print size: the --print-every line reports tiles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from impasto import cli, engine
+from impasto.config import Config
+from impasto.engine import StyleTransfer
+from impasto.tiling.memory import estimate_tiled
+from impasto.vgg import VGGWeights
+from impasto_test_support import tiny_vgg
+
+LAYERS = ["--content-layers", "relu2_2", "--style-layers", "relu1_1,relu2_1,relu3_1"]
+ARGS = ["--size", "128", "--start-size", "none", "--device", "cpu", "-q", "--lbfgs-history", "3", *LAYERS]
+
+
+@pytest.fixture(autouse=True)
+def _tiny_network(monkeypatch: pytest.MonkeyPatch, tiny_weights: Callable[..., VGGWeights]) -> None:
+    monkeypatch.setattr(engine, "load_weights", lambda path=None, fmt="auto": tiny_weights())
+
+
+def tight_budget(images: tuple[Path, Path]) -> str:
+    """A budget that holds the 96x128 test picture only in tiles of 32-48 px."""
+    cfg = Config(size=128, start_size=None, device="cpu", lbfgs_history=3, content_layers=("relu2_2",),
+                 style_layers=("relu1_1", "relu2_1", "relu3_1"))
+    st = StyleTransfer(images[0], [images[1]], cfg, weights=tiny_vgg())
+    est = estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, 32, 12).total
+    return f"{est + st.process_overhead()}B"
+
+
+def test_print_every_line_shows_the_tiles_of_a_tiled_step(small_images: tuple[Path, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    content, style = small_images
+    base = [str(content), str(style), *ARGS, "--steps", "2", "--print-every", "1"]
+    assert cli.main([*base, "-o", str(tmp_path / "t.png"), "--max-memory", tight_budget(small_images)]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("step")]
+    assert len(lines) == 2 and all(" tiles=" in x for x in lines), lines
+    assert cli.main([*base, "-o", str(tmp_path / "w.png")]) == 0  # auto: fits whole, no tiles in the line
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("step")]
+    assert len(lines) == 2 and not any("tiles=" in x for x in lines)
+
+
+def test_show_cost_prints_memory_whole_and_tiled_and_time_without_running(
+        small_images: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content, style = small_images
+    base = [str(content), str(style), *ARGS, "--steps", "7", "--show-cost"]
+    assert cli.main([*base, "--max-memory", tight_budget(small_images)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["scale", "steps", "whole", "as", "run", "tiles", "pairs", "s/step"]
+    row = re.fullmatch(r"\s*128x96\s+7\s+\S+ [KMG]iB\s+\S+ [KMG]iB\s+(\d+)\s+(\d+)\s+\S+", out[1])
+    assert row is not None and int(row.group(1)) >= 6 and row.group(2) == "2", out[1]
+    assert out[-1].startswith("peak memory") and "s per step per megapixel" in out[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]  # nothing ran or written
+    assert cli.main(base) == 0  # auto: fits whole
+    assert " whole " in capsys.readouterr().out.splitlines()[1]
+
+
+def test_the_cost_of_print_size_is_modelled_per_scale(small_images: tuple[Path, Path]) -> None:
+    """The cost function front-ends call: tiled scales cost the crops' area times 4/3 per step."""
+    from impasto.tiling.cost import TILED_STEP_FACTOR
+
+    cfg = Config(size=128, start_size=64, steps=3, device="cpu", lbfgs_history=3, content_layers=("relu2_2",),
+                 style_layers=("relu1_1", "relu2_1", "relu3_1"), max_memory=tight_budget(small_images))
+    cost = StyleTransfer(small_images[0], [small_images[1]], cfg, weights=tiny_vgg()).cost(seconds_per_mpixel=10.0)
+    first, last = cost.scales[0], cost.scales[-1]
+    assert first.tiles == 0 and first.seconds_per_step == pytest.approx(10.0 * first.size[0] * first.size[1] / 1e6)
+    assert last.tiles > 0 and last.seconds_per_step > TILED_STEP_FACTOR * 10.0 * 96 * 128 / 1e6  # halos
+    assert cost.peak is not None and cost.whole_peak is not None and cost.peak <= cost.budget < cost.whole_peak
+    assert cost.seconds == pytest.approx(sum(s.steps * s.seconds_per_step for s in cost.scales))
