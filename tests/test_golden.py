@@ -5,8 +5,11 @@ Bit-exact on the CPU with one thread: torch's CPU kernels are deterministic for 
 their reductions split differently with more threads, and 40 L-BFGS evaluations amplify the last-bit
 differences (pytorch-stylecnn differed by up to 6/255 with 2 threads against 1). So the test runs with
 ``torch.set_num_threads(1)``, as the script that made the goldens does, and asks for equality, no
-tolerance. A change meant to alter these pixels regenerates the goldens with the script and says so in
-its commit.
+tolerance, on the kind of CPU the goldens were made on (``GOLDEN_CPU``). Another CPU may take other
+kernels (another SIMD width, another vendor's library path), whose last bits differ in the same way: there
+the test asks for what a change of behaviour would not meet, at most 32/255 anywhere and 1/255 on
+average. A change meant to alter these pixels regenerates the goldens with the script and says so in its
+commit.
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ def _script() -> ModuleType:
 
 
 MAKE_GOLDEN = _script()
+GOLDEN_CPU = ("AVX2", "AuthenticAMD")
+"""torch's CPU capability and the CPU vendor of the machine the goldens were made on (2-core AMD EPYC)."""
+
+
+def _this_cpu() -> tuple[str, str]:
+    vendor = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            vendor = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("vendor_id")), "")
+    except OSError:
+        pass
+    return str(torch.backends.cpu.get_cpu_capability()), vendor
 
 
 @pytest.fixture(scope="module")
@@ -56,4 +71,8 @@ def test_pixels_match_the_golden_image(name: str, one_thread: None, real_weights
     got = MAKE_GOLDEN.render(name)
     assert got.shape == want.shape and got.dtype == np.uint8
     diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
-    assert int(diff.max()) == 0, f"{name}: {int((diff > 0).sum())} values differ, by up to {int(diff.max())}/255"
+    if _this_cpu() == GOLDEN_CPU:
+        assert int(diff.max()) == 0, f"{name}: {int((diff > 0).sum())} values differ, by up to {int(diff.max())}/255"
+    else:
+        assert int(diff.max()) <= 32 and float(diff.mean()) <= 1.0, (
+            f"{name} on {_this_cpu()}: up to {int(diff.max())}/255, mean {float(diff.mean()):.2f}/255")
