@@ -138,15 +138,29 @@ def _to(obj: Any, device: torch.device | str) -> Any:
 
 
 def _model_blob(model: VGGFeatures) -> bytes:
-    """The network pickled with its tensors on the CPU (each worker moves it to its own device)."""
+    """The network as plain data (its conv tensors on the CPU, layer names, pooling, preprocessing): each
+    worker rebuilds it with ``torch.load(weights_only=True)``, so nothing it receives can run code."""
+    pre = model.preprocess
+    data = {
+        "arch": model.arch, "layers": list(model.layers), "pooling": model.pooling,
+        "channels_last": bool(getattr(model, "_channels_last", False)),
+        "preprocess": [pre.bgr, pre.scale, list(pre.mean), list(pre.std)],
+        "convs": [[p.detach().to("cpu").contiguous() for p in conv.parameters()] for conv in model.convs],
+    }
     buf = io.BytesIO()
-    device = next(model.parameters()).device
-    model.to("cpu")
-    try:
-        torch.save(model, buf)
-    finally:
-        model.to(device)
+    torch.save(data, buf)
     return buf.getvalue()
+
+
+def _model_from_blob(blob: bytes) -> VGGFeatures:
+    from impasto.vgg.preprocess import Preprocess
+    from impasto.vgg.weights import VGGWeights
+
+    d = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    bgr, scale, mean, std = d["preprocess"]
+    weights = VGGWeights(d["arch"], [(w, b) for w, b in d["convs"]],
+                         Preprocess(bool(bgr), float(scale), tuple(mean), tuple(std)), "tile worker")
+    return VGGFeatures(weights, d["layers"], d["pooling"]).use_channels_last(bool(d["channels_last"]))
 
 
 class _Worker:
@@ -156,7 +170,7 @@ class _Worker:
         if threads > 0:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
-        self.model: VGGFeatures = torch.load(io.BytesIO(blob), weights_only=False).to(self.device)
+        self.model: VGGFeatures = _model_from_blob(blob).to(self.device)
 
     def run(self, op: str, checkpointing: bool, args: tuple[Any, ...]) -> Any:
         self.model.checkpointing = checkpointing
