@@ -268,12 +268,16 @@ class StyleTransfer:
                 check_tileable(self.forms, regions=self.inputs.regions is not None,
                                extra=self.extra_loss.name if self.extra_loss is not None else None)
 
+    def _scale_inputs(self, size: tuple[int, int]) -> tuple[Tensor, list[Tensor]]:
+        """The content at ``size`` and the styles at ``style_scale`` times its long side, on the device."""
+        content = resize_to(self.inputs.content, size).unsqueeze(0).to(self.device)
+        style_long = max(16, round(self.config.style_scale * max(size)))
+        return content, [resize_long_side(s, style_long).unsqueeze(0).to(self.device) for s in self.inputs.styles]
+
     def tiled_objective(self, size: tuple[int, int], tile: int) -> TiledObjective:
         """The objective of :meth:`objective` evaluated in tiles of side ``tile`` (see :mod:`impasto.tiling`)."""
         cfg = self.config
-        content = resize_to(self.inputs.content, size).unsqueeze(0).to(self.device)
-        style_long = max(16, round(cfg.style_scale * max(size)))
-        styles = [resize_long_side(s, style_long).unsqueeze(0).to(self.device) for s in self.inputs.styles]
+        content, styles = self._scale_inputs(size)
         return TiledObjective.build(
             self.model, content, styles, self.inputs.blend, content_layers=self.content_layers,
             style_layers=self.style_layers, forms=self.forms, weights=self.loss_weights,
@@ -283,9 +287,7 @@ class StyleTransfer:
     def objective(self, size: tuple[int, int]) -> Objective:
         """The objective at one scale, targets computed once (the benchmark's judge uses it too)."""
         cfg = self.config
-        content = resize_to(self.inputs.content, size).unsqueeze(0).to(self.device)
-        style_long = max(16, round(cfg.style_scale * max(size)))
-        styles = [resize_long_side(s, style_long).unsqueeze(0).to(self.device) for s in self.inputs.styles]
+        content, styles = self._scale_inputs(size)
         return Objective.build(
             self.model, content, styles, self.inputs.blend, content_layers=self.content_layers,
             style_layers=self.style_layers, forms=self.forms, weights=self.loss_weights,
