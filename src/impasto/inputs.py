@@ -133,6 +133,11 @@ def initial_image(cfg: Config, content: Tensor, size: tuple[int, int], preproces
         if styles is None:
             raise ImpastoError("init 'palette' needs the style images (pass styles to initial_image)")
         x = resize_to(palette_start(content, styles, blend), size).unsqueeze(0)
+    elif cfg.init == "tones":
+        if styles is None:
+            raise ImpastoError("init 'tones' needs the style images (pass styles to initial_image)")
+        x = resize_to(color.match_tones(content, list(styles), list(blend) if blend is not None else None),
+                      size).unsqueeze(0)
     elif cfg.init == "noise":
         x = noise
     elif cfg.init == "white":
