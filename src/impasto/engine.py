@@ -45,10 +45,9 @@ from impasto.optim import (
     make_optimizer,
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
-from impasto.tiling import TiledObjective, TileSchedule, alignment, check_tileable
-from impasto.tiling.cost import RunCost, default_rate, scale_cost
-from impasto.tiling.memory import RUNTIME_BYTES, ScalePlan, auto_budget, plan_scale
-from impasto.units import parse_memory
+from impasto.tiling import TiledObjective, check_tileable
+from impasto.tiling.cost import RunCost, default_rate, process_overhead, run_cost
+from impasto.tiling.memory import ScalePlan, plan_scale, resolve_budget
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
 STATE_FORMAT = "impasto-state/1"
@@ -217,19 +216,18 @@ class StyleTransfer:
         if cfg.max_memory is None:
             return None
         if self._budget is None:
-            self._budget = (auto_budget(self.device.type if self.device.type == "cpu" else str(self.device))
-                            if cfg.max_memory.strip().lower() == "auto" else parse_memory(cfg.max_memory))
+            self._budget = resolve_budget(cfg.max_memory,
+                                          self.device.type if self.device.type == "cpu" else str(self.device))
         return self._budget
 
     def process_overhead(self) -> int:
         """What the process holds besides a scale's estimate: the runtime allowance
-        (:data:`~impasto.tiling.memory.RUNTIME_BYTES`) and, on the CPU, the input images as prepared."""
-        kind = "cpu" if self.device.type == "cpu" else "cuda"
-        inputs = 0
-        if kind == "cpu":
-            inp = self.inputs
-            inputs = sum(t.numel() * t.element_size() for t in (inp.content, inp.content_rgb, *inp.styles))
-        return RUNTIME_BYTES[kind] + inputs
+        (:data:`~impasto.tiling.memory.RUNTIME_BYTES`) and, on the CPU, the input images as prepared (one
+        formula with the front-ends that price a job unloaded: :func:`~impasto.tiling.cost.process_overhead`)."""
+        inp = self.inputs
+        hw = (int(inp.content.shape[-2]), int(inp.content.shape[-1]))
+        return process_overhead("cpu" if self.device.type == "cpu" else "cuda", hw,
+                                [(int(s.shape[-2]), int(s.shape[-1])) for s in inp.styles])
 
     def memory_plan(self, size: tuple[int, int]) -> ScalePlan | None:
         """How the scale of this size runs under ``max_memory`` (None: no budget, the whole image as ever);
@@ -245,15 +243,9 @@ class StyleTransfer:
         planned under ``max_memory``, and its time from a measured step rate (default: the committed
         measurement for this device type; see :mod:`impasto.tiling.cost`). Loads nothing but the model."""
         rate = seconds_per_mpixel if seconds_per_mpixel is not None else default_rate(self.device.type)
-        scales = []
-        for size, steps in zip(self.sizes, self.steps):
-            plan = self.memory_plan(size)
-            tiles = []
-            if plan is not None and plan.tile is not None:
-                unit = alignment(self.model)
-                tiles = TileSchedule(size[0], size[1], plan.tile, plan.halo, unit, "staggered", 0).tiles(0)
-            scales.append(scale_cost(size, steps, plan, tiles, rate))
-        return RunCost(scales, self.memory_budget(), str(self.device), rate)
+        return run_cost(self.model, self.content_layers, self.style_layers, list(zip(self.sizes, self.steps)),
+                        self.config.history_for, self.memory_budget(), self.process_overhead(), str(self.device),
+                        rate)
 
     def _plan_scales(self) -> None:
         """Plan every scale under the budget before the first step; a scale that needs tiles and a setting

@@ -238,3 +238,58 @@ def test_ray_workers_use_local_inputs_or_fetch_the_shipped_bytes(grid: tuple[Pat
     other = tmp_path / "alps.png"
     other.write_bytes(data[:-1] + b"\0")
     assert materialize({str(other): (sha, "ref-1")}, get)[str(other)] == local
+
+
+def test_show_cost_prints_each_jobs_table_and_writes_nothing(grid: tuple[Path, Path], weights_file: Path,
+                                                              tmp_path: Path) -> None:
+    """``--show-cost``: impasto --show-cost's table per job (the engine's memory model under the job's
+    max_memory: a row's own budget makes its large size tile), the total, nothing run or written."""
+    from impasto.tiling.cost import config_cost, format_duration
+    from impasto.vgg import load_weights
+
+    contents, styles = grid
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(textwrap.dedent(f"""\
+        content,style,size,max_memory
+        {contents}/alps.png,{styles}/monet.jpg,,
+        {contents}/beach.png,{styles}/turner.jpg,1024,600MiB
+        """))
+    out = tmp_path / "out"
+    flags = ("--size", "64", "--steps", "3", "--device", "cpu", "--max-memory", "64GiB", "--weights", str(weights_file))
+    run = run_batch_cli(["--manifest", str(manifest), "-o", str(out), *flags, "--show-cost"])
+    assert run.rc == 0 and run.err == "", run.err
+    jobs = _jobs(read_manifest(str(manifest)), out, flags)
+    weights = load_weights(weights_file)
+    expected, total = [], 0.0
+    for j, budget in zip(jobs, (64 * 2**30, 600 * 2**20), strict=True):
+        cost = config_cost(j.config, (36, 48), [(48, 48)], budget=budget, device="cpu", weights=weights)
+        total += cost.seconds
+        expected += [f"{j.name}: {Path(j.content).name} × {Path(j.styles[0]).name}", *cost.lines(), ""]
+        assert any(s.tiles for s in cost.scales) == (budget == 600 * 2**20)
+    expected.append(f"2 jobs, about {format_duration(total)} of compute in all (one job at a time; concurrent "
+                    "workers share the machine's memory and cores)")
+    assert run.out.splitlines() == expected
+    assert jobs[1].name == "beach__turner__size-1024_max_memory-600MiB.png"
+    assert not out.exists()  # nothing written, no folder made
+
+
+def test_show_cost_of_a_bad_manifest_is_still_exit_2(grid: tuple[Path, Path], tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "jobs.csv"
+    bad.write_text("content,style,colour\na.png,b.png,red\n")
+    assert impasto_main(["batch", "--manifest", str(bad), "-o", str(tmp_path / "out"), "--show-cost"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown column(s) colour" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_show_cost_names_a_job_that_cannot_run_under_its_budget(grid: tuple[Path, Path], weights_file: Path,
+                                                                tmp_path: Path) -> None:
+    contents, styles = grid
+    run = run_batch_cli(["--contents", str(contents / "alps.png"), "--styles", str(styles / "monet.jpg"),
+                         "-o", str(tmp_path / "out"), "--size", "4096", "--device", "cpu", "--max-memory", "600MiB",
+                         "--weights", str(weights_file), "--show-cost"])
+    assert run.rc == 1
+    assert "alps__monet.png: alps.png × monet.jpg\n  cannot run: max_memory 600.0 MiB is below the " in run.out
+    assert run.err == "impasto batch: 1 job(s) cannot run as configured: alps__monet.png\n"
+    assert not (tmp_path / "out").exists()

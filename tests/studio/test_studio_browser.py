@@ -259,3 +259,28 @@ def test_the_page_shows_a_cost_cap_refusal_and_queues_nothing(
     assert not page.is_disabled("#start")  # the page is usable again
     assert errors == []
     page.close()
+
+
+def test_the_page_shows_the_cost_next_to_start_and_follows_the_size(
+    browser: Any, live_server: ServerProcess, studio_images: tuple[Path, Path]
+) -> None:
+    """The estimate (POST /api/cost with the images' sizes) appears next to Start once the images are in,
+    and changes with the size: more pixels, more seconds and more memory. Nothing is queued."""
+    page, errors = _open(browser, live_server, "e.target.src")
+    before = len(live_server.client.get("/api/jobs").json())
+    content, style = studio_images
+    page.set_input_files("#content-input", str(content))
+    page.set_input_files("#style-input", [str(style)])
+    page.locator("#size").fill("128")
+    page.wait_for_function("document.querySelector('#estimate').dataset.seconds", timeout=10_000)
+    small = page.evaluate("[Number(document.querySelector('#estimate').dataset.seconds), "
+                          "Number(document.querySelector('#estimate').dataset.peak)]")
+    assert re.fullmatch(r"about \d+ (s|min) · peak memory \S+ (MiB|GiB) of \S+ (MiB|GiB)",
+                        page.text_content("#estimate") or ""), page.text_content("#estimate")
+    page.locator("#size").fill("1024")
+    page.wait_for_function(f"Number(document.querySelector('#estimate').dataset.seconds) > {small[0]}",
+                           timeout=10_000)
+    assert page.evaluate("Number(document.querySelector('#estimate').dataset.peak)") > small[1]
+    assert len(live_server.client.get("/api/jobs").json()) == before
+    assert errors == []
+    page.close()

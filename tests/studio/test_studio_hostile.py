@@ -1,5 +1,5 @@
 """The studio against a hostile page or token holder: Origin null, costs beyond pixels and steps, a job
-too big for the server's memory, tokens in URLs, internals in error messages, framing."""
+too big for the server's memory even in tiles, tokens in URLs, internals in error messages, framing."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ with warnings.catch_warnings():  # Starlette suggests httpx2; httpx is what it r
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from impasto.config import Config
+from impasto.errors import ImpastoError
 from impasto.presets import PRESETS
-from impasto.studio.app import Limits, estimate_job_mib, parse_config, session_value
+from impasto.studio.app import Limits, parse_config, price_config, session_value
 
 from .conftest import job_files
 from .test_studio_api import RUN, make_client
@@ -28,7 +28,7 @@ TOKEN = "t0ken-with-enough-characters"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, tiny_weights_file: Path) -> Iterator[Any]:
     with make_client(tmp_path_factory.mktemp("hostile") / "data", tiny_weights_file,
-                     limits=Limits(max_job_mib=1500.0), pool={"prestart": False}) as c:
+                     limits=Limits(max_job_mib=1500.0, max_size=6000), pool={"prestart": False}) as c:
         yield c
 
 
@@ -57,6 +57,8 @@ def test_origin_null_is_cross_site(client: Any, studio_images: tuple[Path, Path]
     ("lbfgs_history_mib", 1e9, "lbfgs_history_mib must be at most"),
     ("style_scale", 8, "style_scale 8 is over"),
     ("style_scale", 2.5, "style_scale 2.5 is over"),
+    ("devices", ["cpu", "cpu"], "devices starts tile workers"),
+    ("devices", ["ray"], "devices starts tile workers"),
 ])
 def test_cost_caps_beyond_pixels_and_steps(client: Any, studio_images: tuple[Path, Path], field: str, value: Any,
                                            message: str) -> None:
@@ -73,15 +75,20 @@ def test_inner_iterations_times_steps_are_capped(client: Any, studio_images: tup
 
 def test_a_job_over_the_memory_budget_is_refused_before_it_starts(client: Any,
                                                                   studio_images: tuple[Path, Path]) -> None:
-    # 512 px (the server's max_size) with 200 history pairs: about 1.6 GiB of history alone.
-    big = {"size": 512, "start_size": None, "steps": 2, "lbfgs_history": 200, "lbfgs_history_mib": 1024}
+    # 6000 px (the server's max_size): its pixels, optimiser vectors and one L-BFGS pair alone are over
+    # the 1,500 MiB per job, whatever the tile size.
+    big = {"size": 6000, "start_size": None, "steps": 2, "lbfgs_history": 200, "lbfgs_history_mib": 1024}
     r = _post(client, studio_images, big)
     assert r.status_code == 400
     detail = r.json()["detail"]
-    assert "MiB of memory, over this server's budget of 1,500 MiB per job" in detail, detail
-    assert all(j["config"]["size"] != 512 for j in client.get("/api/jobs").json())
-    # The same job with a smaller history fits.
-    assert _post(client, studio_images, {**big, "lbfgs_history_mib": 64}).status_code == 201
+    assert "a 6000x4500 picture needs at least " in detail and "even in tiles" in detail, detail
+    assert "over this server's budget of 1.5 GiB per job (--max-job-memory)" in detail and "\n" not in detail
+    assert all(j["config"]["size"] != 6000 for j in client.get("/api/jobs").json())
+    # 2048 px with 200 history pairs is over the budget whole (1 GiB of history alone) but fits in tiles
+    # with fewer pairs: queued, with the budget as its max_memory.
+    r = _post(client, studio_images, {**big, "size": 2048})
+    assert r.status_code == 201 and r.json()["config"]["max_memory"] == "1500MiB", r.text
+    client.post(f"/api/jobs/{r.json()['id']}/cancel")
 
 
 def test_every_preset_fits_the_default_limits() -> None:
@@ -89,13 +96,25 @@ def test_every_preset_fits_the_default_limits() -> None:
         parse_config(json.dumps({"size": 512}), name, 1, (384, 512), Limits(), [(512, 512)])
 
 
-def test_the_estimate_follows_size_history_and_style_scale() -> None:
-    base = Config(size=512)
-    a = estimate_job_mib(base, (384, 512))
-    assert 1000 < a < 3000
-    assert estimate_job_mib(base.replace(size=1024), (384, 512)) > 2 * a - 1200
-    assert estimate_job_mib(base.replace(lbfgs_history=10), (384, 512)) < a - 300
-    assert estimate_job_mib(base.replace(style_scale=2.0), (384, 512), [(1000, 1000)]) > a
+def test_the_guard_is_the_engines_memory_model() -> None:
+    """One memory model: the studio prices a job with the tiling model (structure only, no weights) and
+    its budget; the figures follow size and history as plan_scale's do."""
+    from impasto.tiling.memory import MemoryFloorError
+
+    limits = Limits(max_job_mib=8192.0, max_size=8000)
+    cfg, cost = price_config(json.dumps({"size": 1024, "start_size": None, "device": "cpu"}), None, 1,
+                             (384, 512), limits, [(512, 512)])
+    whole = cost.scales[0].plan
+    assert cfg.max_memory == "8192MiB" and whole is not None and not whole.tiled
+    _, fewer = price_config(json.dumps({"size": 1024, "start_size": None, "device": "cpu", "lbfgs_history": 10}),
+                            None, 1, (384, 512), limits, [(512, 512)])
+    assert fewer.peak is not None and cost.peak is not None and fewer.peak < cost.peak
+    _, tiled = price_config(json.dumps({"size": 4096, "start_size": None, "device": "cpu"}), None, 1,
+                            (384, 512), limits, [(512, 512)])
+    assert tiled.scales[0].tiles > 0 and tiled.peak is not None and tiled.peak <= 8192 * 2**20
+    with pytest.raises(ImpastoError, match="over this server's budget of 8.0 GiB per job") as e:
+        price_config(json.dumps({"size": 8000, "start_size": None, "device": "cpu"}), None, 1, (384, 512), limits)
+    assert not isinstance(e.value, MemoryFloorError)
 
 
 @pytest.fixture(scope="module")

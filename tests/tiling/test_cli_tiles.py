@@ -72,3 +72,27 @@ def test_the_cost_of_print_size_is_modelled_per_scale(small_images: tuple[Path, 
     assert last.tiles > 0 and last.seconds_per_step > TILED_STEP_FACTOR * 10.0 * 96 * 128 / 1e6  # halos
     assert cost.peak is not None and cost.whole_peak is not None and cost.peak <= cost.budget < cost.whole_peak
     assert cost.seconds == pytest.approx(sum(s.steps * s.seconds_per_step for s in cost.scales))
+
+
+def test_the_cost_from_a_config_and_sizes_alone_is_the_engines(small_images: tuple[Path, Path]) -> None:
+    """config_cost (what the studio and batch price jobs with: the network's structure, no weights, the
+    images' sizes) gives the engine's own figures, scale by scale, whole and tiled."""
+    from impasto.io import load_image
+    from impasto.tiling.cost import config_cost, network_of
+    from impasto.vgg import structure_of
+
+    weights = tiny_vgg()
+    for budget in (tight_budget(small_images), "64GiB"):
+        cfg = Config(size=128, start_size=64, steps=3, device="cpu", lbfgs_history=3, content_layers=("relu2_2",),
+                     style_layers=("relu1_1", "relu2_1", "relu3_1"), max_memory=budget)
+        st = StyleTransfer(small_images[0], [small_images[1]], cfg, weights=weights)
+        hw = [tuple(load_image(p).rgb.shape[-2:]) for p in small_images]
+        mine = config_cost(cfg, hw[0], hw[1:], budget=st.memory_budget(), device="cpu", weights=weights)
+        assert mine == st.cost()
+        assert mine.to_dict() == st.cost().to_dict() and mine.lines() == st.cost().lines()
+        assert any(s.tiles for s in mine.scales) == (budget != "64GiB")
+    # The structure holds no values: every parameter is on the meta device, with the real shapes.
+    net = network_of(Config(), None)
+    assert all(p.is_meta for p in net.parameters()) and net.arch == "vgg19"
+    assert [int(c.out_channels) for c in net.convs] == [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512]
+    assert [tuple(w.shape) for w, _ in structure_of(weights).convs] == [tuple(w.shape) for w, _ in weights.convs]

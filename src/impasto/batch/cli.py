@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--overwrite", action="store_true",
                      help="replace files at output names that impasto batch did not write (default: fail those jobs)")
     src.add_argument("--dry-run", action="store_true", help="list the jobs and their outputs, run nothing")
+    src.add_argument("--show-cost", action="store_true",
+                     help="print what each job would cost (each scale's modelled peak memory, whole and under "
+                     "--max-memory, its tiles, and the time from a measured step rate; the table of impasto "
+                     "--show-cost) and exit without running or writing anything")
 
     run = p.add_argument_group("execution")
     run.add_argument("--backend", choices=("local", "ray"), default="local",
@@ -210,6 +214,32 @@ def summary_table(results: Sequence[JobResult]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def show_costs(jobs: Sequence[JobSpec], out: TextIO, err: TextIO) -> int:
+    """``--show-cost``: each job's cost table (:meth:`impasto.tiling.cost.RunCost.lines`, as ``impasto
+    --show-cost`` prints it) under its output name, then the batch's total time. A job that cannot run
+    under its ``max_memory`` (or in tiles) gets its one-line reason instead and the status is 1."""
+    from impasto.batch.jobs import job_cost
+    from impasto.tiling.cost import format_duration
+
+    total, refused = 0.0, []
+    for j in jobs:
+        out.write(f"{j.name}: {Path(j.content).name} × {', '.join(Path(s).name for s in j.styles)}\n")
+        try:
+            cost = job_cost(j)
+        except ImpastoError as e:
+            out.write(f"  cannot run: {e}\n\n")
+            refused.append(j.name)
+            continue
+        total += cost.seconds
+        out.write("\n".join(cost.lines()) + "\n\n")
+    out.write(f"{len(jobs)} jobs, about {format_duration(total)} of compute in all (one job at a time; "
+              "concurrent workers share the machine's memory and cores)\n")
+    if refused:
+        err.write(f"impasto batch: {len(refused)} job(s) cannot run as configured: {', '.join(refused)}\n")
+        return EXIT_FAILED
+    return 0
+
+
 # -- main -----------------------------------------------------------------------------------------------
 
 
@@ -267,6 +297,8 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
         for j in jobs:
             out.write(f"{j.name}\t{j.content}\t{';'.join(j.styles)}\t{j.key[:12]}\n")
         return 0
+    if args.show_cost:
+        return show_costs(jobs, out, err)
     backend = make_backend(args.backend, workers=args.workers, threads=args.threads, jobs=len(jobs),
                            max_retries=args.max_retries, address=args.address, gpus_per_worker=args.gpus_per_worker)
     outdir = Path(args.outdir).expanduser()
@@ -316,4 +348,4 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
     return 0
 
 
-__all__ = ["Display", "SharedConfig", "build_parser", "main", "plan", "summary_table"]
+__all__ = ["Display", "SharedConfig", "build_parser", "main", "plan", "show_costs", "summary_table"]

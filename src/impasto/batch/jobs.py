@@ -24,6 +24,7 @@ from typing import Any
 from impasto.config import Config
 from impasto.errors import ImpastoError
 from impasto.io import IMAGE_SUFFIXES, file_sha256
+from impasto.tiling.cost import RunCost
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 STATE_DIR = ".impasto-batch"
@@ -438,3 +439,23 @@ __all__ = [
     "FileHasher", "JobOutput", "JobRequest", "JobResult", "JobSpec", "STATE_DIR", "default_name", "expand_images",
     "grid_requests", "job_key", "read_manifest", "resolve_jobs",
 ]
+
+
+def job_cost(job: JobSpec) -> RunCost:
+    """What ``job`` will cost on this machine, before it runs: :func:`impasto.tiling.cost.config_cost` with
+    the images' sizes as the engine loads them, ``max_memory`` resolved here as a worker would resolve it
+    (``auto``: this machine's available memory now) and the device its ``device`` names. The network is
+    its structure only (the bundled VGG19's architecture, or ``--weights`` read for its shapes)."""
+    from impasto.inputs import resolve_device
+    from impasto.io import load_image
+    from impasto.tiling.cost import config_cost
+    from impasto.tiling.memory import resolve_budget
+
+    cfg = job.config
+    device = resolve_device(cfg.device)
+    name = "cpu" if device.type == "cpu" else str(device)
+    hws = []
+    for path in (job.content, *job.styles):
+        rgb = load_image(path).rgb
+        hws.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
+    return config_cost(cfg, hws[0], hws[1:], budget=resolve_budget(cfg.max_memory, name), device=name)

@@ -33,6 +33,10 @@ from impasto import Config, ImpastoError, __version__
 from impasto.studio.db import FINISHED, Job, Upload
 from impasto.studio.manager import JobManager, PoolSettings
 from impasto.studio.storage import DataDir, UploadError, new_job_id, sniff_image, valid_job_id
+from impasto.tiling.cost import RunCost, config_cost
+from impasto.tiling.memory import MemoryFloorError
+from impasto.units import format_bytes, parse_memory
+from impasto.vgg import VGGWeights
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 PATH_FIELDS = ("weights", "init_file", "mask")
@@ -61,7 +65,14 @@ class Limits:
     """A job must set a history budget, at most this (none, unbounded, is refused)."""
     max_style_scale: float = 2.0
     max_job_mib: float = 16384.0
-    """Estimated peak memory of one job (:func:`estimate_job_mib`); over it, the job is refused before it starts."""
+    """Memory budget of one job in MiB (``--max-job-memory``): every job runs with ``max_memory`` at most
+    this, so a scale over it runs in tiles (:mod:`impasto.tiling`), and a job whose floor (what its largest
+    scale needs even in the smallest tiles) is over it is refused before it is queued."""
+
+    @property
+    def job_budget(self) -> int:
+        """:attr:`max_job_mib` in bytes."""
+        return int(self.max_job_mib * 2**20)
 
 
 @dataclass(frozen=True)
@@ -218,8 +229,20 @@ def _static_dir() -> Path:
 
 
 def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw: tuple[int, int],
-                 limits: Limits, style_hws: Sequence[tuple[int, int]] = ()) -> Config:
-    """The run's Config: a preset (or the defaults) with the request's fields on top, checked."""
+                 limits: Limits, style_hws: Sequence[tuple[int, int]] = (),
+                 network: VGGWeights | None = None) -> Config:
+    """The run's Config: a preset (or the defaults) with the request's fields on top, checked and priced
+    (see :func:`price_config`)."""
+    return price_config(raw, preset, n_styles, content_hw, limits, style_hws, network)[0]
+
+
+def price_config(raw: str | None, preset: str | None, n_styles: int, content_hw: tuple[int, int],
+                 limits: Limits, style_hws: Sequence[tuple[int, int]] = (),
+                 network: VGGWeights | None = None) -> tuple[Config, RunCost]:
+    """The run's Config (a preset or the defaults with the request's fields on top, checked, its
+    ``max_memory`` set to the per-job budget) and what it will cost (:func:`check_costs`). ``network``:
+    the jobs' network, weights or structure (:func:`~impasto.vgg.structure_of`; default the VGG19's
+    architecture: nothing is loaded)."""
     from impasto.jobs.resolve import for_preset_run, resolve
 
     user: dict[str, Any] = {}
@@ -246,22 +269,37 @@ def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
     steps = total_steps(cfg, content_hw)
     if steps > limits.max_steps:
         raise ImpastoError(f"{steps} steps in all is over this server's limit of {limits.max_steps}")
-    check_costs(cfg, content_hw, style_hws, steps, limits)
-    if cfg.device not in ("auto", "cpu"):
-        from impasto.engine import resolve_device
+    from impasto.engine import resolve_device
 
-        resolve_device(cfg.device)
-    return cfg
+    device = resolve_device(cfg.device)
+    cfg = with_job_budget(cfg, limits)
+    cost = check_costs(cfg, content_hw, style_hws, steps, limits, network,
+                       "cpu" if device.type == "cpu" else str(device))
+    return cfg, cost
+
+
+def with_job_budget(cfg: Config, limits: Limits) -> Config:
+    """``cfg`` with ``max_memory`` the server's per-job budget, or the request's own size where that is
+    smaller (``auto``, ``none`` and larger sizes become the budget: a job never plans for more)."""
+    budget = limits.job_budget
+    asked = cfg.max_memory
+    if asked is not None and asked.strip().lower() != "auto" and parse_memory(asked) <= budget:
+        return cfg
+    return cfg.replace(max_memory=f"{budget // 2**20}MiB" if budget % 2**20 == 0 else f"{budget}B")
 
 
 def check_costs(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], steps: int,
-                limits: Limits) -> None:
-    """Refuse a job whose CPU time or memory is beyond this server's limits, before it is queued.
+                limits: Limits, network: VGGWeights | None = None, device: str = "cpu") -> RunCost:
+    """Refuse a job whose CPU time or memory is beyond this server's limits, before it is queued; return
+    what it will cost.
 
     Pixels and outer steps are not the whole cost: every L-BFGS step may run ``lbfgs_max_iter`` inner
     iterations, the history holds ``lbfgs_history`` image-sized pairs, and the style images are
-    ``style_scale`` times the output's size. Each is capped, then the job's peak memory is estimated
-    (:func:`estimate_job_mib`) and held to the server's budget."""
+    ``style_scale`` times the output's size. Each is capped. Memory is the engine's own model
+    (:func:`impasto.tiling.cost.config_cost`: the network's structure and the images' sizes, no weights
+    loaded) under ``cfg.max_memory`` (:func:`with_job_budget`): a scale over it is planned in tiles, and a
+    job whose largest scale needs more than the budget even in the smallest tiles is refused. Not in that
+    model: a style image's own forward pass at ``style_scale`` (hence the cap on it)."""
     if cfg.lbfgs_max_iter > limits.max_lbfgs_max_iter:
         raise ImpastoError(f"lbfgs_max_iter {cfg.lbfgs_max_iter} is over this server's limit of "
                            f"{limits.max_lbfgs_max_iter} inner iterations per step")
@@ -277,38 +315,21 @@ def check_costs(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tu
                            f"(got {cfg.lbfgs_history_mib})")
     if cfg.style_scale > limits.max_style_scale:
         raise ImpastoError(f"style_scale {cfg.style_scale:g} is over this server's limit of {limits.max_style_scale:g}")
-    need = estimate_job_mib(cfg, content_hw, style_hws)
-    if need > limits.max_job_mib:
-        raise ImpastoError(f"this job would need about {need:,.0f} MiB of memory, over this server's budget of "
-                           f"{limits.max_job_mib:,.0f} MiB per job (--max-job-memory); ask for a smaller size, "
-                           "style scale or L-BFGS history")
-
-
-BASE_MIB = 600.0
-"""A job process before its first image: torch, the VGG19 weights, buffers."""
-IMAGE_KIB_PER_PIXEL = 1.5
-"""Activations of the optimised image through VGG19, forward and backward (CPU runs recompute the largest;
-measured: 7.3 GiB for a 2048 px run with a 1 GiB history, 1.2 GiB at 512 px)."""
-STYLE_KIB_PER_PIXEL = 0.6
-"""A style image's forward pass (its Gram matrices are kept, its activations are not)."""
-
-
-def estimate_job_mib(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]] = ()) -> float:
-    """A deliberately generous estimate of a job's peak memory in MiB, from its largest scale: the
-    optimised image's activations, the L-BFGS history (``Config.history_for``) and the largest style
-    image at ``style_scale`` times the output's long side."""
-    sizes = [hw for hw, _ in cfg.schedule(*content_hw)]
-    h, w = max(sizes, key=lambda hw: hw[0] * hw[1])
-    pixels = h * w
-    mib = BASE_MIB + pixels * IMAGE_KIB_PER_PIXEL / 1024
-    if cfg.optimizer == "lbfgs":
-        mib += cfg.history_for(h, w) * 2 * 3 * pixels * 4 / 2**20
-    long_side = max(h, w) * cfg.style_scale
-    style_px = 0.0
-    for sh, sw in style_hws or [content_hw]:
-        f = long_side / max(sh, sw)
-        style_px = max(style_px, sh * f * sw * f)
-    return mib + style_px * STYLE_KIB_PER_PIXEL / 1024
+    if cfg.devices:
+        raise ImpastoError("devices starts tile workers (processes, Ray actors) outside the job's process and memory "
+                           "budget, which the studio does not accept; tiles run in the job's own process")
+    budget = parse_memory(cfg.max_memory) if cfg.max_memory is not None else limits.job_budget
+    try:
+        return config_cost(cfg, content_hw, style_hws, budget=budget, device=device, weights=network)
+    except MemoryFloorError as e:
+        if budget < limits.job_budget:  # the request's own max_memory: the engine's line says to raise it
+            raise
+        h, w = e.size
+        raise ImpastoError(
+            f"a {w}x{h} picture needs at least {format_bytes(e.need)} of memory even in tiles (runtime and "
+            f"input images, pixels, optimiser vectors, content targets, one L-BFGS pair, the smallest tile), over "
+            f"this server's budget of {format_bytes(budget)} per job (--max-job-memory); ask for a smaller "
+            "size") from None
 
 
 def total_steps(cfg: Config, content_hw: tuple[int, int]) -> int:
@@ -334,6 +355,17 @@ def create_app(settings: StudioSettings) -> FastAPI:
                   description="Neural style transfer jobs: submit, watch, fetch. The page at / uses only this API.")
     app.state.manager = manager
     app.state.settings = settings
+    network: list[VGGWeights] = []
+
+    def job_network() -> VGGWeights:
+        """The jobs' network as structure only, for pricing: the server's --weights file read once for its
+        shapes, else the bundled VGG19's architecture (nothing is read; the web process holds no weights)."""
+        if not network:
+            from impasto.vgg import load_weights, structure_of
+
+            w = settings.pool.weights
+            network.append(structure_of(load_weights(w)) if w else structure_of("vgg19"))
+        return network[0]
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -448,17 +480,8 @@ def create_app(settings: StudioSettings) -> FastAPI:
         return {"config": meta["config"], "metadata": {k: v for k, v in meta.items() if k != "loss_history"}}
 
     # -- jobs -----------------------------------------------------------------------------------
-    @app.post("/api/jobs", status_code=201)
-    async def submit(
-        content: Annotated[UploadFile, File(description="the photo")],
-        style: Annotated[list[UploadFile], File(description="one or more paintings (repeat the field)")],
-        config: Annotated[str | None, Form(description="JSON object of Config fields (partial)")] = None,
-        preset: Annotated[str | None, Form(description="a preset name as the base configuration")] = None,
-        draft: Annotated[str | None, Form(description="id of the quick draft of these settings posted just "
-                                          "before (the page shows the two as one card)")] = None,
-    ) -> JSONResponse:
-        if manager.stopping:
-            raise HTTPException(503, "the server is shutting down; try again shortly")
+    async def read_images(content: UploadFile, style: Sequence[UploadFile]) -> list[tuple[bytes, Any, str]]:
+        """The uploads' bytes, sniffed (format, size) within the limits, and display names."""
         if len(style) > limits.max_styles:
             raise HTTPException(400, f"{len(style)} style images; at most {limits.max_styles}")
         uploads = []
@@ -470,9 +493,60 @@ def create_app(settings: StudioSettings) -> FastAPI:
             except UploadError as e:
                 raise HTTPException(e.status, str(e)) from None
             uploads.append((blob, sn, _display_name(f.filename, i)))
+        return uploads
+
+    @app.post("/api/cost")
+    async def cost(
+        config: Annotated[str | None, Form(description="JSON object of Config fields (partial), as for a job")] = None,
+        preset: Annotated[str | None, Form(description="a preset name as the base configuration")] = None,
+        content_size: Annotated[str | None, Form(description="the photo's WIDTHxHEIGHT in pixels (instead of "
+                                                 "uploading it)")] = None,
+        style_size: Annotated[list[str] | None, Form(description="each painting's WIDTHxHEIGHT (repeat the "
+                                                     "field; instead of uploading them)")] = None,
+        content: Annotated[UploadFile | None, File(description="the photo, as for a job")] = None,
+        style: Annotated[list[UploadFile] | None, File(description="the paintings, as for a job")] = None,
+    ) -> dict[str, Any]:
+        """What a job of these settings would cost, before it is submitted, checked as ``POST /api/jobs``
+        checks it (the same 400s): per scale its size, steps, modelled peak memory run whole and as it will
+        run under this server's per-job budget, tiles, L-BFGS pairs and seconds per step; then the peak and
+        the estimated seconds. Memory is the engine's model (:mod:`impasto.tiling.memory`), time a measured
+        step rate scaled by pixels (:mod:`impasto.tiling.cost`), so both are estimates. Give the images'
+        sizes (``content_size``, ``style_size``) or the images themselves."""
+        if content is not None:
+            uploads = await read_images(content, style or [])
+            hws = [(u[1].height, u[1].width) for u in uploads]
+        elif content_size is not None:
+            sizes = [content_size, *(style_size or [])]
+            if len(sizes) - 1 > limits.max_styles:
+                raise HTTPException(400, f"{len(sizes) - 1} style images; at most {limits.max_styles}")
+            hws = [_parse_size(x, limits) for x in sizes]
+        else:
+            raise HTTPException(400, "give content_size (WIDTHxHEIGHT) and style_size, or the content and style images")
+        n_styles = len(hws) - 1
+        if n_styles < 1:
+            raise HTTPException(400, "style: at least one style image (or style_size) is needed")
         try:
-            cfg = parse_config(config, preset, len(style), (uploads[0][1].height, uploads[0][1].width), limits,
-                               [(u[1].height, u[1].width) for u in uploads[1:]])
+            cfg, run = price_config(config, preset, n_styles, hws[0], limits, hws[1:], job_network())
+        except ImpastoError as e:
+            raise HTTPException(400, str(e)) from None
+        return {**run.to_dict(), "total_steps": sum(s.steps for s in run.scales), "max_memory": cfg.max_memory,
+                "lines": run.lines()}
+
+    @app.post("/api/jobs", status_code=201)
+    async def submit(
+        content: Annotated[UploadFile, File(description="the photo")],
+        style: Annotated[list[UploadFile], File(description="one or more paintings (repeat the field)")],
+        config: Annotated[str | None, Form(description="JSON object of Config fields (partial)")] = None,
+        preset: Annotated[str | None, Form(description="a preset name as the base configuration")] = None,
+        draft: Annotated[str | None, Form(description="id of the quick draft of these settings posted just "
+                                          "before (the page shows the two as one card)")] = None,
+    ) -> JSONResponse:
+        if manager.stopping:
+            raise HTTPException(503, "the server is shutting down; try again shortly")
+        uploads = await read_images(content, style)
+        try:
+            cfg, _ = price_config(config, preset, len(style), (uploads[0][1].height, uploads[0][1].width), limits,
+                                  [(u[1].height, u[1].width) for u in uploads[1:]], job_network())
         except ImpastoError as e:
             raise HTTPException(400, str(e)) from None
         if draft is not None and (not valid_job_id(draft) or manager.db.get(draft) is None):
@@ -616,6 +690,16 @@ _MEDIA = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "tif": 
           "bmp": "image/bmp", "gif": "image/gif"}
 
 
+def _parse_size(text: str, limits: Limits) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as (height, width), within the upload pixel limit."""
+    w, sep, h = text.strip().lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit() and len(w) <= 6 and len(h) <= 6 and int(w) > 0 and int(h) > 0):
+        raise HTTPException(400, f"an image size is WIDTHxHEIGHT in pixels, e.g. 640x480 (got {text[:40]!r})")
+    if int(w) * int(h) > limits.max_pixels:
+        raise HTTPException(400, f"an image of {w}x{h} is over this server's limit of {limits.max_pixels:,} pixels")
+    return int(h), int(w)
+
+
 def _display_name(name: str | None, i: int) -> str:
     """The name the user gave, as display text only (never a path): last component, printable, short."""
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -635,4 +719,4 @@ def _json_default(o: object) -> Any:
     return str(o)
 
 
-__all__ = ["Limits", "StudioSettings", "create_app"]
+__all__ = ["Limits", "StudioSettings", "check_costs", "create_app", "parse_config", "price_config", "with_job_budget"]

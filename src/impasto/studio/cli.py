@@ -71,10 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "429 (default: 16)")
     p.add_argument("--max-upload-mb", type=nonneg_float, default=25.0, help="largest image upload in MiB (default: 25)")
     p.add_argument("--max-size", type=_positive_int, default=2048, help="largest output long side a job may ask "
-                   "for (default: 2048)")
+                   "for (default: 2048; sizes over --max-job-memory whole run in tiles within it, so print sizes such "
+                   "as 6000 may be allowed, at hours per job on a CPU: POST /api/cost and the page say what a "
+                   "size will cost)")
     p.add_argument("--max-job-memory", type=_positive_float, default=None, metavar="MIB",
-                   help="refuse (before it starts) a job whose estimated peak memory is over this many MiB "
-                   "(default: half this machine's memory divided by --workers)")
+                   help="memory budget of one job: each runs with max_memory at most this many MiB (a scale over "
+                   "it runs in tiles), and a job that needs more even in the smallest tiles is refused before it "
+                   "is queued (default: half this machine's memory divided by --workers)")
     p.add_argument("--trust-proxy", action="store_true",
                    help="behind a reverse proxy on this machine that terminates TLS (Caddy, nginx): trust its "
                    "X-Forwarded-Proto and X-Forwarded-Host (the sign-in cookie is then Secure); needs --token")

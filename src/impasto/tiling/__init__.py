@@ -8,7 +8,8 @@
 
 The engine uses it for a scale whose estimate exceeds ``Config.max_memory`` (default ``auto``: the
 machine's available memory); :mod:`~impasto.tiling.executors` runs the tiles here, in worker processes or
-on Ray; :mod:`~impasto.tiling.cost` says what a run will cost.
+on Ray; :mod:`~impasto.tiling.cost` says what a run will cost (for the engine, and from a Config and the
+images' sizes alone for the studio's ``POST /api/cost`` and job-memory guard and ``impasto batch --show-cost``).
 """
 
 from impasto.tiling.grid import TileSchedule, alignment, required_halo, tile_grid

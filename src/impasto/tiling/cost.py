@@ -12,16 +12,25 @@ Measured rates (the default objective, one L-BFGS step):
 - CPU: :data:`CPU_SECONDS_PER_MPIXEL`, the median of ``docs/perf/step_seconds_512.json`` (2.08 s per step
   at 512x512 on the 2-core CPU with 2 threads) per 0.262 Mpx; a machine with more cores is faster;
 - CUDA: :data:`CUDA_SECONDS_PER_MPIXEL`, 5 ms per step at 512 px on an H100 (``docs/perf/bench_h100.json``).
+
+Two ways in, one computation (:func:`run_cost`): :meth:`StyleTransfer.cost <impasto.engine.StyleTransfer.cost>`
+with the engine's loaded model and images, and :func:`config_cost` from a Config and the images' sizes alone,
+on the network's structure (:func:`~impasto.vgg.structure_of`: channel counts, no weights), for front-ends
+that price a job before anything is loaded (the studio's ``POST /api/cost`` and its job-memory guard,
+``impasto batch --show-cost``). Both count the process's fixed part as :func:`process_overhead` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from impasto.tiling.grid import Tile
-from impasto.tiling.memory import ScalePlan
+from impasto.config import Config
+from impasto.tiling.grid import Tile, TileSchedule, alignment
+from impasto.tiling.memory import F32, RUNTIME_BYTES, ScalePlan, plan_scale
 from impasto.units import format_bytes
+from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights, structure_of
 
 CPU_SECONDS_PER_MPIXEL = 2.08 / (512 * 512 / 1e6)
 CUDA_SECONDS_PER_MPIXEL = 0.005 / (512 * 512 / 1e6)
@@ -68,6 +77,24 @@ class RunCost:
     def seconds(self) -> float:
         return sum(s.seconds for s in self.scales)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The cost as JSON-ready numbers (bytes, seconds): what the studio's ``POST /api/cost`` returns.
+        Per scale: ``whole_bytes`` (the scale run whole with its configured history, runtime and inputs
+        included) and ``run_bytes`` (as planned under the budget), both None without a budget."""
+        rows = []
+        for s in self.scales:
+            h, w = s.size
+            rows.append({
+                "width": w, "height": h, "steps": s.steps,
+                "whole_bytes": s.plan.whole.total + s.plan.overhead if s.plan else None,
+                "run_bytes": s.plan.peak if s.plan else None,
+                "tiles": s.tiles, "tile": s.plan.tile if s.plan else None, "pairs": s.plan.pairs if s.plan else None,
+                "seconds_per_step": s.seconds_per_step, "seconds": s.seconds,
+            })
+        return {"scales": rows, "budget_bytes": self.budget, "peak_bytes": self.peak,
+                "whole_peak_bytes": self.whole_peak, "seconds": self.seconds, "device": self.device,
+                "seconds_per_step_per_mpixel": self.rate}
+
     def lines(self) -> list[str]:
         """The cost as a few lines of text (what ``impasto ... --show-cost`` prints)."""
         out = [f"{'scale':>11} {'steps':>5} {'whole':>10} {'as run':>10} {'tiles':>6} {'pairs':>5} {'s/step':>8}"]
@@ -83,12 +110,13 @@ class RunCost:
         peak = format_bytes(self.peak) if self.peak is not None else "not modelled (max_memory none)"
         whole = format_bytes(self.whole_peak) if self.whole_peak is not None else "-"
         out.append(f"peak memory {peak} under the budget {budget} (all scales whole: {whole}); "
-                   f"about {_duration(self.seconds)} on {self.device} at {self.rate:.3g} s per step per megapixel "
-                   "(memory and time are estimates: see impasto.tiling.cost)")
+                   f"about {format_duration(self.seconds)} on {self.device} at {self.rate:.3g} s per step per "
+                   "megapixel (memory and time are estimates: see impasto.tiling.cost)")
         return out
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Seconds as "40 s", "12 min" or "3.5 h" (the cost table's rounding)."""
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -112,3 +140,78 @@ def step_seconds(size: tuple[int, int], tiles: Sequence[Tile], rate: float) -> f
 def scale_cost(size: tuple[int, int], steps: int, plan: ScalePlan | None, tiles: Sequence[Tile],
                rate: float) -> ScaleCost:
     return ScaleCost(size, steps, plan, len(tiles), step_seconds(size, tiles, rate))
+
+
+def input_bytes(content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]) -> int:
+    """Bytes of the input images as the engine holds them on the CPU (float32 RGB at their own sizes): the
+    content twice (as prepared for the loss and as RGB for the output's colours; the engine counts both
+    even where they are one tensor) and every style image."""
+    h, w = content_hw
+    return 3 * F32 * (2 * h * w + sum(sh * sw for sh, sw in style_hws))
+
+
+def process_overhead(device_type: str, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]]) -> int:
+    """What a run's process holds besides a scale's estimate: the runtime allowance
+    (:data:`~impasto.tiling.memory.RUNTIME_BYTES`) and, on the CPU, :func:`input_bytes` (on a GPU the
+    input images stay in host memory, outside the device's budget)."""
+    if device_type == "cpu":
+        return RUNTIME_BYTES["cpu"] + input_bytes(content_hw, style_hws)
+    return RUNTIME_BYTES["cuda"]
+
+
+def run_cost(model: VGGFeatures, content_layers: Sequence[str], style_layers: Sequence[str],
+             schedule: Sequence[tuple[tuple[int, int], int]], pairs_for: Callable[[int, int], int],
+             budget: int | None, overhead: int, device: str, rate: float) -> RunCost:
+    """Each scale of ``schedule`` ((height, width), steps) planned under ``budget`` (None: no budget, every
+    scale whole and unpriced in memory) with :func:`~impasto.tiling.memory.plan_scale` (``pairs_for(h, w)``:
+    the configured L-BFGS pairs), its first evaluation's tiles, and its time at ``rate`` seconds per step
+    per megapixel. A scale whose floor is over the budget raises
+    :class:`~impasto.tiling.memory.MemoryFloorError`."""
+    scales = []
+    for (h, w), steps in schedule:
+        plan = (plan_scale(model, content_layers, style_layers, h, w, budget, pairs_for(h, w), overhead)
+                if budget is not None else None)
+        tiles: list[Tile] = []
+        if plan is not None and plan.tile is not None:
+            tiles = TileSchedule(h, w, plan.tile, plan.halo, alignment(model), "staggered", 0).tiles(0)
+        scales.append(scale_cost((h, w), steps, plan, tiles, rate))
+    return RunCost(scales, budget, device, rate)
+
+
+def network_of(cfg: Config, weights: VGGWeights | None = None) -> VGGFeatures:
+    """The network ``cfg`` runs, as structure only (no weights in memory; see
+    :func:`~impasto.vgg.structure_of`): from ``weights`` (loaded or structural) when given, else the bundled
+    VGG19's architecture when ``cfg.weights`` is unset (nothing is read), else ``cfg.weights`` loaded for
+    its shapes."""
+    if weights is None:
+        weights = structure_of("vgg19") if cfg.weights is None else load_weights(cfg.weights, fmt=cfg.weights_format)
+    net = weights if all(w.is_meta for w, _ in weights.convs) else structure_of(weights)
+    layers = [canonical_layer(x, net.arch) for x in (*cfg.content_layers, *cfg.style_layers)]
+    return VGGFeatures(net, layers, cfg.pooling)
+
+
+def config_cost(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], *,
+                budget: int | None, device: str = "cpu", weights: VGGWeights | None = None,
+                rate: float | None = None) -> RunCost:
+    """What a run of ``cfg`` on a content image of ``content_hw`` (height, width, as loaded) and style
+    images of ``style_hws`` will cost, without the engine: the same figures as
+    :meth:`StyleTransfer.cost <impasto.engine.StyleTransfer.cost>` for the same budget and device (the
+    network from :func:`network_of`, the overhead from :func:`process_overhead`, the time from
+    :func:`default_rate` of the device's type unless ``rate`` is given). ``budget``: bytes, already resolved
+    (see :func:`~impasto.tiling.memory.resolve_budget`). A setting that cannot run in tiles is refused here
+    when a scale needs tiles (:func:`~impasto.tiling.objective.check_tileable`), as the engine refuses it
+    when the run starts."""
+    from impasto.objective import LossForms
+    from impasto.tiling.objective import check_tileable
+
+    model = network_of(cfg, weights)
+    arch = model.arch
+    content_layers = [canonical_layer(x, arch) for x in cfg.content_layers]
+    style_layers = [canonical_layer(x, arch) for x in cfg.style_layers]
+    kind = "cpu" if device == "cpu" else "cuda"
+    cost = run_cost(model, content_layers, style_layers, cfg.schedule(*content_hw), cfg.history_for, budget,
+                    process_overhead(kind, content_hw, style_hws), device,
+                    rate if rate is not None else default_rate(kind))
+    if any(s.tiles for s in cost.scales):
+        check_tileable(LossForms.from_config(cfg), regions=cfg.mask is not None)
+    return cost

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from impasto.errors import ImpastoError
 from impasto.tiling.grid import alignment, op_channels, required_halo
-from impasto.units import format_bytes
+from impasto.units import format_bytes, parse_memory
 from impasto.vgg import VGGFeatures
 
 Layers = Sequence[str]
@@ -93,6 +93,27 @@ def auto_budget(device: str = "cpu", available: int | None = None) -> int:
     """The default budget: ``available`` (default :func:`available_memory`) less 10 % of it, at least 512 MiB."""
     avail = available_memory(device) if available is None else available
     return max(0, avail - max(MIN_MARGIN, int(avail * MARGIN_FRACTION)))
+
+
+def resolve_budget(max_memory: str | None, device: str = "cpu") -> int | None:
+    """``Config.max_memory`` in bytes: None for none, :func:`auto_budget` of ``device`` for ``auto``, else
+    the size it names."""
+    if max_memory is None:
+        return None
+    if max_memory.strip().lower() == "auto":
+        return auto_budget(device)
+    return parse_memory(max_memory)
+
+
+class MemoryFloorError(ImpastoError):
+    """A budget below what a scale needs even in the smallest tiles with one L-BFGS pair (its message is
+    the one line to show; ``need`` is that floor in bytes, the process's runtime and inputs included)."""
+
+    def __init__(self, message: str, *, need: int = 0, budget: int = 0, size: tuple[int, int] = (0, 0)) -> None:
+        super().__init__(message)
+        self.need = need
+        self.budget = budget
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -207,7 +228,8 @@ def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
     pair (fewer pairs: a poorer curvature model, so more steps for the same loss; one pair is close to a
     scaled gradient descent). The tile side is then the largest multiple of the network's alignment
     whose estimate fits. A plan whose crops would be the whole picture runs whole (with the capped history).
-    An ImpastoError says how much a budget too small for even the smallest tile and one pair needs.
+    A :class:`MemoryFloorError` (an ImpastoError) says how much a budget too small for even the smallest tile
+    and one pair needs.
     """
     whole = estimate_whole(model, content_layers, style_layers, height, width, pairs)
     halo, unit = required_halo(model), alignment(model)
@@ -217,10 +239,11 @@ def plan_scale(model: VGGFeatures, content_layers: Layers, style_layers: Layers,
     fixed = estimate_tiled(model, content_layers, style_layers, height, width, 0, unit, halo).total
     pair = pair_bytes(height, width)
     if fixed + pair > budget:
-        raise ImpastoError(
+        raise MemoryFloorError(
             f"max_memory {format_bytes(full_budget)} is below the {format_bytes(fixed + pair + overhead)} a "
             f"{width}x{height} scale needs at the least in tiles (runtime and input images, pixels, optimiser "
-            "vectors, content targets, one L-BFGS pair, the smallest tile); raise max_memory or lower the size")
+            "vectors, content targets, one L-BFGS pair, the smallest tile); raise max_memory or lower the size",
+            need=fixed + pair + overhead, budget=full_budget, size=(height, width))
     m = max(1, min(pairs, (budget - fixed) // 2 // pair))
     best = unit
     side = -(-max(height, width) // unit) * unit

@@ -94,6 +94,9 @@ class VGGFeatures(nn.Module):
         self.convs = nn.ModuleList()
         n_conv = sum(1 for x in self._ops if x.startswith("conv"))
         for w, b in weights.convs[:n_conv]:
+            if w.is_meta:  # shapes only (vgg.weights.structure_of): a model to measure, not to run
+                self.convs.append(nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, device="meta"))
+                continue
             conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
             with torch.no_grad():
                 conv.weight.copy_(w)

@@ -42,7 +42,9 @@ __all__ = [
     "VGGWeights",
     "bundled_weights_path",
     "cache_dir",
+    "VGG_WIDTHS",
     "load_weights",
+    "structure_of",
     "torchvision_indices",
     "torchvision_state_dict",
 ]
@@ -53,6 +55,10 @@ __all__ = [
 
 VGG_BLOCKS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
 """Convolutions per block (each block ends in a 2x2 pooling)."""
+
+VGG_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
+"""Output channels of every convolution of each block, VGG16 and VGG19 alike (Simonyan and Zisserman 2015,
+table 1): fixed by the architecture, whatever the weights' values."""
 
 _ARCH_BY_COUNT = {sum(blocks): arch for arch, blocks in VGG_BLOCKS.items()}
 _Convs = list[tuple[torch.Tensor, torch.Tensor]]
@@ -69,6 +75,27 @@ class VGGWeights:
     preprocess: Preprocess
     source: str
     """One human-readable line saying where the weights came from."""
+
+
+def structure_of(source: str | VGGWeights = "vgg19") -> VGGWeights:
+    """The shapes of a VGG's convolutions without their values: tensors on torch's ``meta`` device, which
+    hold no memory. ``source``: an architecture (``"vgg16"``, ``"vgg19"``: the standard channel counts,
+    :data:`VGG_WIDTHS`) or loaded weights (their own shapes, e.g. a test's tiny VGG). A
+    :class:`~impasto.vgg.VGGFeatures` built from it has the real layer names, channel counts and parameter
+    sizes but cannot run: it is what the memory model (:mod:`impasto.tiling.memory`) needs to price a run
+    without loading weights."""
+    if isinstance(source, VGGWeights):
+        convs = [(torch.empty(tuple(w.shape), device="meta"), torch.empty(tuple(b.shape), device="meta"))
+                 for w, b in source.convs]
+        return VGGWeights(source.arch, convs, source.preprocess, f"structure of {source.source}")
+    if source not in VGG_BLOCKS:
+        raise ImpastoError(f"unknown VGG architecture {source!r} (vgg16 or vgg19)")
+    convs, prev = [], 3
+    for n, width in zip(VGG_BLOCKS[source], VGG_WIDTHS, strict=True):
+        for _ in range(n):
+            convs.append((torch.empty((width, prev, 3, 3), device="meta"), torch.empty((width,), device="meta")))
+            prev = width
+    return VGGWeights(source, convs, CAFFE, f"{source} structure (no weights)")
 
 
 def torchvision_indices(arch: str) -> list[int]:

@@ -7,7 +7,8 @@ const state = {
   presets: {},         // name -> config
   base: null,          // the configuration the controls start from (default, a preset, or loaded settings)
   content: null,       // File
-  styles: [],          // [{file, weight, url}]
+  contentSize: null,   // "WIDTHxHEIGHT" of the photo, once read (for the cost estimate)
+  styles: [],          // [{file, weight, url, size}]
   watching: null,      // job id shown in "Now painting"
   source: null,        // its EventSource
   losses: [],          // [[step, loss]]
@@ -30,17 +31,32 @@ function presetOf(cfg) {
 }
 
 // -- inputs ---------------------------------------------------------------------------------------
+// An image's "WIDTHxHEIGHT" as the browser decodes it (null when it cannot): the cost estimate sends
+// sizes, not the images, so changing a slider uploads nothing.
+async function imageSize(url) {
+  const img = new Image();
+  img.src = url;
+  try { await img.decode(); } catch (e) { return null; }
+  return `${img.naturalWidth}x${img.naturalHeight}`;
+}
+
 function setContent(file) {
   if (!file) return;
   state.content = file;
+  state.contentSize = null;
   const img = $("#content-thumb");
   img.src = URL.createObjectURL(file);
   img.hidden = false;
   updateStart();
+  imageSize(img.src).then((size) => { if (state.content === file) { state.contentSize = size; estimateSoon(); } });
 }
 
 function addStyles(files) {
-  for (const file of files) state.styles.push({ file, weight: 1, url: URL.createObjectURL(file) });
+  for (const file of files) {
+    const s = { file, weight: 1, url: URL.createObjectURL(file), size: null };
+    state.styles.push(s);
+    imageSize(s.url).then((size) => { s.size = size; estimateSoon(); });
+  }
   renderStyles();
 }
 
@@ -66,6 +82,55 @@ function renderStyles() {
 
 function updateStart() {
   $("#start").disabled = !(state.content && state.styles.length);
+  estimateSoon();
+}
+
+// -- what it will cost ------------------------------------------------------------------------------
+function fmtBytes(n) {
+  return n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(1)} GiB` : `${Math.round(n / 2 ** 20)} MiB`;
+}
+
+function fmtDuration(s) {
+  if (s < 120) return `${Math.round(s)} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+let estimateTimer = null;
+let estimateSeq = 0;
+function estimateSoon() {
+  clearTimeout(estimateTimer);
+  estimateTimer = setTimeout(estimate, 250);
+}
+
+// POST /api/cost with the settings Start would send and the images' sizes: memory and time next to Start,
+// or the server's refusal (a size over this server's memory even in tiles) before anything is queued.
+async function estimate() {
+  const el = $("#estimate");
+  const seq = ++estimateSeq;
+  if (!(state.content && state.styles.length && state.base && state.contentSize && state.styles.every((s) => s.size))) {
+    el.textContent = ""; el.classList.remove("refused");
+    return;
+  }
+  const form = new FormData();
+  form.append("config", JSON.stringify(currentConfig()));
+  if ($("#preset").value) form.append("preset", $("#preset").value);
+  form.append("content_size", state.contentSize);
+  for (const s of state.styles) form.append("style_size", s.size);
+  try {
+    const c = await (await api("/api/cost", { method: "POST", body: form })).json();
+    if (seq !== estimateSeq) return;
+    const last = c.scales[c.scales.length - 1];
+    const tiles = last.tiles ? ` · ${last.width}×${last.height} in ${last.tiles} tiles` : "";
+    el.textContent = `about ${fmtDuration(c.seconds)} · peak memory ${fmtBytes(c.peak_bytes)} of ${fmtBytes(c.budget_bytes)}${tiles}`;
+    el.dataset.seconds = String(c.seconds);
+    el.dataset.peak = String(c.peak_bytes);
+    el.classList.remove("refused");
+  } catch (e) {
+    if (seq !== estimateSeq) return;
+    el.textContent = e.message;
+    el.classList.add("refused");
+  }
 }
 
 function dropZone(el, onFiles) {
@@ -100,6 +165,7 @@ function applyBase(cfg, note) {
   $("#preserve").value = cfg.preserve_color || "none";
   $("#loaded-from").textContent = note || "";
   sliderText();
+  estimateSoon();
 }
 
 function currentConfig() {
@@ -400,7 +466,9 @@ async function reuse(j) {
   const weights = j.config.style_blend_weights;
   for (let i = 0; i < j.styles.length; i++) {
     const f = await fetchFile(`style${i}`, j.styles[i].name);
-    state.styles.push({ file: f, weight: weights ? weights[i] : 1, url: URL.createObjectURL(f) });
+    const s = { file: f, weight: weights ? weights[i] : 1, url: URL.createObjectURL(f), size: null };
+    state.styles.push(s);
+    imageSize(s.url).then((size) => { s.size = size; estimateSoon(); });
   }
   renderStyles();
   window.scrollTo({ top: 0, behavior: "smooth" });
@@ -421,7 +489,10 @@ async function init() {
   dropZone($("#settings-drop"), (f) => loadSettingsFrom(f[0]));
   // An image dropped anywhere else on the page: if it is an impasto output, load its settings.
   dropZone(document.body, (f) => loadSettingsFrom(f[0]));
-  for (const id of ["strength", "size", "steps", "style-scale"]) $(`#${id}`).addEventListener("input", sliderText);
+  for (const id of ["strength", "size", "steps", "style-scale"]) {
+    $(`#${id}`).addEventListener("input", () => { sliderText(); estimateSoon(); });
+  }
+  $("#preserve").addEventListener("change", estimateSoon);
   $("#preset").addEventListener("change", () => {
     const name = $("#preset").value;
     applyBase(name ? state.presets[name] : state.defaults, "");
@@ -437,7 +508,9 @@ async function init() {
       o.value = pr.name; o.textContent = pr.name; o.title = pr.description;
       $("#preset").append(o);
     }
-    $("#size").max = String(Math.min(2048, p.limits.max_size));
+    // Up to the server's --max-size: a size over the per-job memory budget runs in tiles, and the
+    // estimate next to Start says when one does not fit even so.
+    $("#size").max = String(p.limits.max_size);
     applyBase(p.default, "");
   } catch (e) {
     $("#form-error").textContent = e.message;
