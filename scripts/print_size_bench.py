@@ -128,7 +128,23 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
     print(f"wrote {path}")
 
 
-def compare(size: int, steps: int) -> None:
+def _judge(content: Path, style: Path, images: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The VGG judge's and the independent figures of each image (impasto.bench)."""
+    from impasto.bench.independent import IndependentJudge
+    from impasto.bench.quality import QualityJudge
+    from impasto.io import load_image
+
+    c, s = load_image(content).rgb, load_image(style).rgb
+    vgg, ind = QualityJudge(c, s), IndependentJudge(c, s)
+    out = {}
+    for name, img in images.items():
+        v, i = vgg(img), ind(img)
+        out[name] = {"vgg_style": v.style, "vgg_deep": v.deep, "vgg_content": v.content, "texture": i.texture,
+                     "cnn": i.cnn, "color": i.color, "structure": i.structure}
+    return out
+
+
+def compare(size: int, steps: int, init_image: str | None = None) -> None:
     import torch
 
     from impasto.config import Config
@@ -139,17 +155,24 @@ def compare(size: int, steps: int) -> None:
 
     content, style = _inputs()
     base = Config(size=size, start_size=None, steps=steps, device="cpu", seed=0)
+    start = None
+    if init_image is not None:
+        from impasto.io import load_image
+
+        start = load_image(init_image).rgb  # resized to the scale by the engine
+
     probe = StyleTransfer(content, [style], base.replace(max_memory="1TiB"))
     whole_est = probe.memory_plan(probe.sizes[-1])
     assert whole_est is not None
     budget = f"{int((whole_est.whole.total + whole_est.overhead) * 0.6)}B"  # forces tiles
-    tiled_st = StyleTransfer(content, [style], base.replace(max_memory=budget))
+    tiled_st = StyleTransfer(content, [style], base.replace(max_memory=budget), init_image=start)
     plan = tiled_st.memory_plan(tiled_st.sizes[-1])
     assert plan is not None and plan.tile is not None
     results = {}
     for name, st in (("tiled", tiled_st),
                      ("whole", StyleTransfer(content, [style], base.replace(max_memory=None,
-                                                                            lbfgs_history=plan.pairs)))):
+                                                                            lbfgs_history=plan.pairs),
+                                            init_image=start))):
         t0 = time.perf_counter()
         events = list(st.run())
         results[name] = (time.perf_counter() - t0, events)
@@ -166,14 +189,20 @@ def compare(size: int, steps: int) -> None:
     ca, cb = a[:, box[0], box[1]], b[:, box[0], box[1]]
     strip = torch.cat([ca, torch.ones(3, ca.shape[1], 4), cb, torch.ones(3, ca.shape[1], 4),
                        ((ca - cb) * 8 + 0.5).clamp(0, 1)], dim=2)
-    img_path = ROOT / "docs" / "img" / "print_size_border_crops.png"
+    img_path = ROOT / "docs" / "img" / f"print_size_border_crops_{size}.png"
     save_image(strip, img_path)
+    judged = _judge(content, style, {"tiled": a, "whole": b})
+    rel = {k: abs(judged["tiled"][k] - judged["whole"][k]) / max(abs(judged["whole"][k]), 1e-12)
+           for k in judged["whole"]}
     out = {
         "what": f"the default objective single-scale at {size} px, {steps} steps, seed 0: tiled (max_memory "
                 f"{budget}) against whole with the same L-BFGS pairs; seam figure band 2 at the first "
                 "evaluation's tile borders (tile borders move every evaluation)",
         "command": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
-                   f"scripts/print_size_bench.py compare --size {size} --steps {steps}",
+                   f"scripts/print_size_bench.py compare --size {size} --steps {steps}"
+                   + (f" --init-image {init_image}" if init_image else ""),
+        "init_image": init_image,
+        "judge": judged, "judge_relative_difference": rel,
         "size": [h, w], "tile": plan.tile, "halo": plan.halo, "pairs": plan.pairs,
         "tiles_per_step": [e.tiles for e in results["tiled"][1][:-1]],
         "wall_seconds": {k: round(v[0], 1) for k, v in results.items()},
@@ -188,7 +217,7 @@ def compare(size: int, steps: int) -> None:
     path = PERF / f"print_size_compare_cpu_{size}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("wall_seconds", "wall_ratio_tiled_over_whole", "max_abs_pixel_difference",
-                                          "seam_ratio_tiled_over_whole")}))
+                                          "seam_ratio_tiled_over_whole", "judge_relative_difference")}))
     print(f"wrote {path} and {img_path}")
 
 
@@ -203,6 +232,7 @@ def main() -> int:
     c = sub.add_parser("compare")
     c.add_argument("--size", type=int, default=1024)
     c.add_argument("--steps", type=int, default=4)
+    c.add_argument("--init-image", help="start both runs from this image (e.g. a smaller default result)")
     k = sub.add_parser("child")
     k.add_argument("size", type=int)
     k.add_argument("steps", type=int)
@@ -213,7 +243,7 @@ def main() -> int:
     elif args.cmd == "memory":
         memory(args.sizes, args.steps, args.budget)
     else:
-        compare(args.size, args.steps)
+        compare(args.size, args.steps, args.init_image)
     return 0
 
 
