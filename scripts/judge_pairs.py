@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, required=True)
     args = ap.parse_args(argv)
     old = json.loads(args.json.read_text()) if args.json.exists() else {"rows": []}
+    commands = [*old.get("commands", []), "PYTHONPATH=src OMP_NUM_THREADS=1 python scripts/judge_pairs.py "
+                + " ".join(sys.argv[1:] if argv is None else argv)]
     rows = {(r["label"], r["photo"], r["painting"]): r for r in old["rows"]}
     refs = {(ph, pa): img for lab, ph, pa, img in args.image if lab == args.reference_label}
     refs.update({(r["photo"], r["painting"]): r["image"] for r in old["rows"] if r["label"] == args.reference_label
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                        for k in ("label", "photo", "painting", "texture", "cnn", "color", "structure", "vgg_content",
                                  "vgg_style", "copied", "placement_kappa", "seconds") if k in row), flush=True)
     args.json.write_text(json.dumps({
-        "what": "figures of docs/quality_protocol.md per result (scripts/judge_pairs.py)",
+        "what": "figures of docs/quality_protocol.md per result (scripts/judge_pairs.py)", "commands": commands,
         "rows": sorted(rows.values(), key=lambda r: (r["photo"], r["painting"], r["label"]))}, indent=1) + "\n")
     return 0
 

@@ -73,6 +73,7 @@ def child(size: int, steps: int, budget: str) -> dict[str, Any]:
     return {
         "size": list(st.sizes[-1]), "steps": steps, "budget": budget, "budget_bytes": plan.budget,
         "peak_rss_bytes": _hwm(), "peak_rss_after_setup_bytes": hwm_setup,
+        "style_layers": list(st.style_layers),
         "tile": plan.tile, "halo": plan.halo, "pairs_planned": plan.pairs, "pairs_filled": max(0, steps - 1),
         "modelled_peak_bytes": plan.peak, "modelled_whole_bytes": plan.whole.total + plan.overhead,
         "pair_bytes": 2 * 3 * st.sizes[-1][0] * st.sizes[-1][1] * 4,

