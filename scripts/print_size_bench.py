@@ -104,6 +104,8 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
     rows = [{"loadavg_at_end": old["loadavg_at_end"], **r} if "loadavg_at_end" in old else r
             for r in old.get("rows", [])]
     commands = list(old.get("commands", [old["command"]] if "command" in old else []))
+    command = (f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
+               f"scripts/print_size_bench.py memory --sizes {' '.join(sizes)} --budget {budget} --steps {steps}")
     for spec in sizes:
         size_s, _, own = spec.partition(":")
         size, size_budget = int(size_s), own or budget
@@ -117,8 +119,12 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
               f"(modelled {row['modelled_peak_bytes'] / 2**30:.2f}, whole {row['modelled_whole_bytes'] / 2**30:.2f}) "
               f"tile {row['tile']} pairs {row['pairs_planned']} tiles/step {row['tiles_per_step']} "
               f"s/step {row['seconds_per_step']}", flush=True)
-    commands.append(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
-                    f"scripts/print_size_bench.py memory --sizes {' '.join(sizes)} --budget {budget} --steps {steps}")
+        # Written after every size: a size takes up to an hour here, and a later one may be interrupted.
+        _write_memory(path, commands + [command], rows)
+    print(f"wrote {path}")
+
+
+def _write_memory(path: Path, commands: list[str], rows: list[dict[str, Any]]) -> None:
     PERF.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "what": "peak RSS (VmHWM) of a fresh process, default Config single-scale (start_size none), "
@@ -126,7 +132,6 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
                 "budget the size accepts",
         "commands": commands, "rows": sorted(rows, key=lambda r: (max(r["size"]), r["budget_bytes"]))},
         indent=1) + "\n")
-    print(f"wrote {path}")
 
 
 def _judge(content: Path, style: Path, images: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -25,7 +25,7 @@ from impasto.bench.quality import (
     relative_distance,
     srgb_to_lab,
 )
-from impasto.config import Config
+from impasto.config import GATYS_STYLE_LAYERS, Config
 from impasto.io import save_image
 from impasto.vgg import VGG_BLOCKS, load_weights
 from impasto_test_support import homogeneous_vgg
@@ -34,8 +34,10 @@ from impasto_test_support import homogeneous_vgg
 def test_judge_layers_stay_out_of_the_default_objective() -> None:
     cfg = Config()
     assert overlap_with_objective(JudgeLayers(), cfg.content_layers + cfg.style_layers) == []
-    # ... and the check does see an overlap when there is one (the first deep layer, block5_conv1).
-    assert overlap_with_objective(JudgeLayers(deep=("block5_conv1",)), cfg.style_layers) == ["relu5_1"]
+    # ... and the check does see an overlap when there is one: the first deep layer, block5_conv1,
+    # against Gatys et al.'s five style layers (the presets'; the default has dropped relu5_1).
+    assert overlap_with_objective(JudgeLayers(deep=("block5_conv1",)), GATYS_STYLE_LAYERS) == ["relu5_1"]
+    assert overlap_with_objective(JudgeLayers(deep=("block5_conv1",)), cfg.style_layers) == []
     assert "relu5_1" not in JudgeLayers().all() and "relu4_2" not in JudgeLayers().all()
 
 

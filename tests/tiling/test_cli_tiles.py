@@ -94,5 +94,6 @@ def test_the_cost_from_a_config_and_sizes_alone_is_the_engines(small_images: tup
     # The structure holds no values: every parameter is on the meta device, with the real shapes.
     net = network_of(Config(), None)
     assert all(p.is_meta for p in net.parameters()) and net.arch == "vgg19"
-    assert [int(c.out_channels) for c in net.convs] == [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512]
+    # The default network ends at relu4_2 (content; the deepest style layer is relu4_1): ten convolutions.
+    assert [int(c.out_channels) for c in net.convs] == [64, 64, 128, 128, 256, 256, 256, 256, 512, 512]
     assert [tuple(w.shape) for w, _ in structure_of(weights).convs] == [tuple(w.shape) for w, _ in weights.convs]
