@@ -29,6 +29,8 @@ def main() -> None:
     p.add_argument("--pair", nargs=2, action="append", required=True, metavar=("CONTENT", "STYLE"))
     p.add_argument("--quality", nargs="+", default=["standard"])
     p.add_argument("--size", type=int, default=512)
+    p.add_argument("--flags", default="", help="more impasto flags for every run, one string (e.g. the previous "
+                   "default's: \"--style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-weight 55\")")
     a = p.parse_args()
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,17 +40,18 @@ def main() -> None:
                 load_start = os.getloadavg()
                 t0 = time.perf_counter()
                 proc = subprocess.run([sys.executable, "-m", "impasto", content, style, "-o", str(result),
-                                       "--size", str(a.size), "--quality", quality, "-q"],
+                                       "--size", str(a.size), "--quality", quality, "-q", *a.flags.split()],
                                       capture_output=True, text=True)
                 seconds = time.perf_counter() - t0
                 if proc.returncode != 0 or not result.is_file():
                     raise SystemExit(f"impasto failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-                run = {"content": content, "style": style, "quality": quality, "size": a.size,
+                run = {"content": content, "style": style, "quality": quality, "size": a.size, "flags": a.flags,
                        "seconds": round(seconds, 2), "load_start": load_start, "load_end": os.getloadavg()}
                 runs.append(run)
                 print(f"{Path(content).name} x {Path(style).name} {quality}: {seconds:.1f} s "
                       f"(load {load_start[0]:.2f} -> {run['load_end'][0]:.2f})", flush=True)
-    doc = {"threads": os.environ.get("OMP_NUM_THREADS"), "python": sys.version.split()[0], "runs": runs}
+    doc = {"threads": os.environ.get("OMP_NUM_THREADS"), "python": sys.version.split()[0],
+           "command": "python scripts/cli_wall_time.py " + " ".join(sys.argv[1:]), "runs": runs}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=1) + "\n")
 
