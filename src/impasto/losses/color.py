@@ -154,6 +154,7 @@ def combine_luminance(stylised: Tensor, content: Tensor) -> Tensor:
 _SRGB_TO_XYZ = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
                              [0.2126729, 0.7151522, 0.0721750],
                              [0.0193339, 0.1191920, 0.9503041]], dtype=torch.float64)
+_XYZ_TO_SRGB = torch.linalg.inv(_SRGB_TO_XYZ)
 _D65 = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64).view(3, 1, 1)
 _LAB_EPS, _LAB_KAPPA = 216.0 / 24389.0, 24389.0 / 27.0
 
@@ -173,7 +174,7 @@ def lab_to_srgb(lab: Tensor) -> Tensor:
     fy = (lab[0] + 16.0) / 116.0
     f = torch.stack([fy + lab[1] / 500.0, fy, fy - lab[2] / 200.0])
     t = torch.where(f ** 3 > _LAB_EPS, f ** 3, (116.0 * f - 16.0) / _LAB_KAPPA)
-    lin = torch.einsum("ij,jhw->ihw", torch.linalg.inv(_SRGB_TO_XYZ), t * _D65).clamp(0.0, 1.0)
+    lin = torch.einsum("ij,jhw->ihw", _XYZ_TO_SRGB, t * _D65).clamp(0.0, 1.0)
     srgb = torch.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin.clamp_min(1e-12) ** (1.0 / 2.4) - 0.055)
     return srgb.clamp(0.0, 1.0)
 
