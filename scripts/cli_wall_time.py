@@ -31,12 +31,21 @@ def main() -> None:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--flags", default="", help="more impasto flags for every run, one string (e.g. the previous "
                    "default's: \"--style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 --style-weight 55\")")
+    p.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                   help="keep the results in DIR (CONTENT_STYLE_QUALITY.png) to judge and look at")
     a = p.parse_args()
     runs: list[dict[str, Any]] = []
+    doc = {"threads": os.environ.get("OMP_NUM_THREADS"), "python": sys.version.split()[0],
+           "command": "python scripts/cli_wall_time.py " + " ".join(sys.argv[1:]), "runs": runs}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
+        folder = a.keep if a.keep is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for content, style in a.pair:
             for quality in a.quality:
-                result = Path(tmp) / f"{Path(content).stem}_{Path(style).stem}_{quality}.png"
+                result = folder / f"{Path(content).stem}_{Path(style).stem}_{quality}.png"
+                if result.exists():
+                    raise SystemExit(f"{result} exists: keep the results in a fresh folder")
                 load_start = os.getloadavg()
                 t0 = time.perf_counter()
                 proc = subprocess.run([sys.executable, "-m", "impasto", content, style, "-o", str(result),
@@ -50,10 +59,7 @@ def main() -> None:
                 runs.append(run)
                 print(f"{Path(content).name} x {Path(style).name} {quality}: {seconds:.1f} s "
                       f"(load {load_start[0]:.2f} -> {run['load_end'][0]:.2f})", flush=True)
-    doc = {"threads": os.environ.get("OMP_NUM_THREADS"), "python": sys.version.split()[0],
-           "command": "python scripts/cli_wall_time.py " + " ".join(sys.argv[1:]), "runs": runs}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(doc, indent=1) + "\n")
+                a.out.write_text(json.dumps(doc, indent=1) + "\n")  # after every run: a long sweep keeps its rows
 
 
 if __name__ == "__main__":

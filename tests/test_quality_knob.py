@@ -30,7 +30,7 @@ def test_quality_is_validated_and_defaults_to_standard() -> None:
 
 
 def test_step_ratio_spreads_steps_towards_the_cheap_scales() -> None:
-    cfg = Config(size=512, start_size=128, steps=100, step_ratio=0.5)
+    cfg = Config(size=512, start_size=128, steps=100, step_ratio=0.5, min_scale_steps=1)
     assert [n for _, n in cfg.schedule(384, 512)] == [100, 50, 25, 12, 6]  # round(12.5) = 12 (half to even)
     assert [n for _, n in cfg.replace(quality="draft").schedule(384, 512)] == [12, 6, 3, 2, 1]
     # One scale (every preset): the ratio never applies.
@@ -40,6 +40,28 @@ def test_step_ratio_spreads_steps_towards_the_cheap_scales() -> None:
     assert [n for _, n in cfg.replace(steps=2, step_ratio=0.1).schedule(384, 512)] == [2, 1, 1, 1, 1]
     with pytest.raises(ImpastoError, match="step_ratio must be between 0.05 and 4"):
         Config(step_ratio=0.0)
+
+
+def test_min_scale_steps_floors_the_ratio_but_never_raises_steps() -> None:
+    cfg = Config(size=512, start_size=128, steps=100, step_ratio=0.5, min_scale_steps=16)
+    assert [n for _, n in cfg.schedule(384, 512)] == [100, 50, 25, 16, 16]
+    # The quality knob scales the floored schedule, as it scales any other.
+    assert [n for _, n in cfg.replace(quality="draft").schedule(384, 512)] == [12, 6, 3, 2, 2]
+    # A run asking for fewer steps than the floor keeps its own count at every scale.
+    assert [n for _, n in cfg.replace(steps=10).schedule(384, 512)] == [10, 10, 10, 10, 10]
+    # A growing ratio is untouched by the floor.
+    assert [n for _, n in cfg.replace(steps=4, step_ratio=2.0).schedule(384, 512)] == [4, 8, 16, 32, 64]
+    with pytest.raises(ImpastoError, match="min_scale_steps must be a whole number from 1"):
+        Config(min_scale_steps=0)
+
+
+def test_default_schedule_at_512_and_at_print_size() -> None:
+    """The default spends its steps where they are cheap: 40, 27, 18 at 256, 362, 512 px (2/3 per scale),
+    and a print's fine scales keep 16 each."""
+    assert Config().schedule(384, 512) == [((192, 256), 40), ((272, 362), 27), ((384, 512), 18)]
+    poster = Config(size=6000).schedule(4000, 6000)
+    assert [n for _, n in poster] == [40, 27, 18] + [16] * 8
+    assert poster[-1][0] == (4000, 6000)
 
 
 def test_palette_start_has_the_paintings_colour_statistics() -> None:

@@ -157,8 +157,11 @@ class Config:
     start_size: int | None = _f(256, "pyramid", "coarse-to-fine: first scale's long side (none: one scale)")
     scale_factor: float = _f(math.sqrt(2.0), "pyramid", "growth of the long side per scale")
     scale_steps: tuple[int, ...] | None = _f(None, "pyramid", "steps at each scale, e.g. 60,40,20 (overrides steps)")
-    step_ratio: float = _f(1.0, "pyramid", "steps at each finer scale relative to the scale before (steps is the "
-                           "first scale's): below 1 spends the steps where they are cheap")
+    step_ratio: float = _f(2.0 / 3.0, "pyramid", "steps at each finer scale relative to the scale before (steps "
+                           "is the first scale's): below 1 spends the steps where they are cheap, since a finer "
+                           "scale starts from the coarser result and needs fewer to sharpen it")
+    min_scale_steps: int = _f(16, "pyramid", "fewest steps step_ratio leaves any scale (never more than steps): "
+                              "each scale of a print needs some steps to sharpen its enlarged start")
     quality: str = _f("standard", "pyramid", "draft (1/8 of the steps at every scale), standard or fine (2x the "
                       "steps): the same schedule, less or more time")
 
@@ -269,8 +272,8 @@ class Config:
         full = self.size if self.size is not None else max(height, width)
         sizes = [scaled_size(height, width, s) for s in self.scale_sizes(full)]
         steps = (list(self.scale_steps) if self.scale_steps is not None
-                 else [max(1, round(self.steps * self.step_ratio**i)) if self.steps > 0 else 0
-                       for i in range(len(sizes))])
+                 else [max(1, min(self.steps, self.min_scale_steps), round(self.steps * self.step_ratio**i))
+                       if self.steps > 0 else 0 for i in range(len(sizes))])
         if len(steps) != len(sizes):
             raise ImpastoError(
                 f"scale_steps has {len(steps)} values but this run has {len(sizes)} scales "
@@ -307,6 +310,7 @@ class Config:
             raise ImpastoError(f"scale_factor must be between 1.01 and 16 (got {self.scale_factor})")
         if not (math.isfinite(self.step_ratio) and 0.05 <= self.step_ratio <= 4.0):
             raise ImpastoError(f"step_ratio must be between 0.05 and 4 (got {self.step_ratio})")
+        _whole("min_scale_steps", self.min_scale_steps, 1, MAX_STEPS)
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
             raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
         _whole("lbfgs_max_iter", self.lbfgs_max_iter, 1, 10_000)
