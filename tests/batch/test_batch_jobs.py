@@ -293,3 +293,23 @@ def test_show_cost_names_a_job_that_cannot_run_under_its_budget(grid: tuple[Path
     assert "alps__monet.png: alps.png × monet.jpg\n  cannot run: max_memory 600.0 MiB is below the " in run.out
     assert run.err == "impasto batch: 1 job(s) cannot run as configured: alps__monet.png\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_show_cost_splits_an_auto_budget_among_the_local_workers(
+    grid: tuple[Path, Path], weights_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Local workers start together and each would see the machine's whole free memory: with ``--workers 2``
+    each job's ``auto`` budget is half of what one worker gets (the same share the pool gives its workers)."""
+    import impasto.tiling.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 20 * 2**30)
+    contents, styles = grid
+    flags = ("--contents", str(contents / "alps.png"), "--styles", str(styles / "monet.jpg"), "-o", str(tmp_path / "o"),
+             "--size", "64", "--steps", "3", "--device", "cpu", "--weights", str(weights_file), "--show-cost")
+    one = run_batch_cli([*flags, "--workers", "1"])
+    two = run_batch_cli([*flags, "--workers", "2", "--threads", "1"])
+    assert one.rc == two.rc == 0, one.err + two.err
+    budget = {r: next(ln for ln in run.out.splitlines() if "under the budget" in ln)
+              for r, run in (("1", one), ("2", two))}
+    assert "under the budget 18.0 GiB" in budget["1"]  # 20 GiB less 10 %
+    assert "under the budget 9.0 GiB" in budget["2"]  # 10 GiB each, less 10 %

@@ -54,3 +54,27 @@ def test_killed_worker_ends_its_job_lost_and_is_replaced() -> None:
 def test_the_studio_client_does_not_load_torch() -> None:
     code = "import impasto.studio.client, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_pool_of_n_tells_each_worker_its_memory_share() -> None:
+    """Workers started together each measure the whole machine's free memory; the pool makes each one's
+    ``auto`` budget its share (``--memory-share``; a batch's local pool passes its worker count)."""
+    from pathlib import Path
+
+    for share in (2, 1):
+        pool = WorkerPool(share, threads=1, memory_share=share)
+        try:
+            pool.start()
+            deadline = time.monotonic() + 60
+            while len(pool.pids()) < share and time.monotonic() < deadline:
+                pool.events(0.2)
+            assert len(pool.pids()) == share
+            for pid in pool.pids():
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+                tail = argv[argv.index("impasto.jobs.worker") + 1:]
+                if share > 1:
+                    assert tail[tail.index("--memory-share") + 1] == str(share)
+                else:
+                    assert "--memory-share" not in tail
+        finally:
+            pool.close()

@@ -134,3 +134,16 @@ def test_max_memory_is_validated_in_one_line() -> None:
     with pytest.raises(ImpastoError, match="^max_memory must be a size with a unit"):
         Config(max_memory="12")
     assert Config(max_memory="1.5GiB").max_memory == "1.5GiB"
+
+
+def test_a_memory_share_divides_the_cpu_auto_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert memory.auto_budget("cpu", 20 * 2**30, share=2) == 9 * 2**30  # 10 GiB each, less 10 %
+    assert memory.auto_budget("cuda:0", 20 * 2**30, share=2) == 18 * 2**30  # a GPU is one worker's
+    monkeypatch.setattr(memory, "_memory_share", 1)
+    monkeypatch.setattr(memory, "available_memory", lambda device="cpu": 40 * 2**30)
+    assert memory.resolve_budget("auto") == 36 * 2**30
+    memory.set_memory_share(4)
+    assert memory.memory_share() == 4 and memory.resolve_budget("auto") == 9 * 2**30
+    assert memory.resolve_budget("3GiB") == 3 * 2**30  # a size given is never divided
+    with pytest.raises(ImpastoError, match="memory share is 1 to 4096"):
+        memory.set_memory_share(0)

@@ -29,7 +29,8 @@ class LocalBackend:
         self.workers = workers
         self.threads = threads
         self.max_retries = max_retries
-        self._pool = WorkerPool(workers, threads=threads, max_retries=max_retries)
+        # Workers started together each see the machine's whole free memory: each auto budget takes its share.
+        self._pool = WorkerPool(workers, threads=threads, max_retries=max_retries, memory_share=workers)
         self._jobs: dict[str, JobSpec] = {}
         self._lost: dict[str, int] = {}
 

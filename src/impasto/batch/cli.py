@@ -214,10 +214,11 @@ def summary_table(results: Sequence[JobResult]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def show_costs(jobs: Sequence[JobSpec], out: TextIO, err: TextIO) -> int:
+def show_costs(jobs: Sequence[JobSpec], out: TextIO, err: TextIO, *, share: int = 1) -> int:
     """``--show-cost``: each job's cost table (:meth:`impasto.tiling.cost.RunCost.lines`, as ``impasto
     --show-cost`` prints it) under its output name, then the batch's total time. A job that cannot run
-    under its ``max_memory`` (or in tiles) gets its one-line reason instead and the status is 1."""
+    under its ``max_memory`` (or in tiles) gets its one-line reason instead and the status is 1.
+    ``share``: the local workers that will split the machine's memory (an ``auto`` budget is 1/share)."""
     from impasto.batch.jobs import job_cost
     from impasto.tiling.cost import format_duration
 
@@ -225,7 +226,7 @@ def show_costs(jobs: Sequence[JobSpec], out: TextIO, err: TextIO) -> int:
     for j in jobs:
         out.write(f"{j.name}: {Path(j.content).name} × {', '.join(Path(s).name for s in j.styles)}\n")
         try:
-            cost = job_cost(j)
+            cost = job_cost(j, share=share)
         except ImpastoError as e:
             out.write(f"  cannot run: {e}\n\n")
             refused.append(j.name)
@@ -298,7 +299,10 @@ def main(argv: Sequence[str], *, stdout: TextIO | None = None, stderr: TextIO | 
             out.write(f"{j.name}\t{j.content}\t{';'.join(j.styles)}\t{j.key[:12]}\n")
         return 0
     if args.show_cost:
-        return show_costs(jobs, out, err)
+        from impasto.batch.protocol import cpu_count, split_threads
+
+        share = split_threads(args.workers, args.threads, cpu_count(), len(jobs))[0] if args.backend == "local" else 1
+        return show_costs(jobs, out, err, share=share)
     backend = make_backend(args.backend, workers=args.workers, threads=args.threads, jobs=len(jobs),
                            max_retries=args.max_retries, address=args.address, gpus_per_worker=args.gpus_per_worker)
     outdir = Path(args.outdir).expanduser()

@@ -441,10 +441,11 @@ __all__ = [
 ]
 
 
-def job_cost(job: JobSpec) -> RunCost:
+def job_cost(job: JobSpec, *, share: int = 1) -> RunCost:
     """What ``job`` will cost on this machine, before it runs: :func:`impasto.tiling.cost.config_cost` with
     the images' sizes as the engine loads them, ``max_memory`` resolved here as a worker would resolve it
-    (``auto``: this machine's available memory now) and the device its ``device`` names. The network is
+    (``auto``: this machine's available memory now, split among ``share`` local workers) and the device
+    its ``device`` names. The network is
     its structure only (the bundled VGG19's architecture, or ``--weights`` read for its shapes)."""
     from impasto.inputs import resolve_device
     from impasto.io import load_image
@@ -458,4 +459,4 @@ def job_cost(job: JobSpec) -> RunCost:
     for path in (job.content, *job.styles):
         rgb = load_image(path).rgb
         hws.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
-    return config_cost(cfg, hws[0], hws[1:], budget=resolve_budget(cfg.max_memory, name), device=name)
+    return config_cost(cfg, hws[0], hws[1:], budget=resolve_budget(cfg.max_memory, name, share=share), device=name)

@@ -85,13 +85,16 @@ class WorkerPool:
     ``weights``: VGG weights every worker loads at start ('' the bundled VGG19; None: none, each job
     loads its own). ``prestart``: start the workers at :meth:`start`, before any job (else on demand).
     ``max_retries``: times a job whose worker died is queued again. ``log``: the workers' stderr outside
-    jobs (None: this process's). Thread-safe; one thread reads :meth:`events`.
+    jobs (None: this process's). ``memory_share``: each worker's ``auto`` memory budget is this fraction
+    of the machine's (:func:`impasto.tiling.memory.set_memory_share`; a batch passes its worker count).
+    Thread-safe; one thread reads :meth:`events`.
     """
 
     def __init__(self, size: int, *, threads: int = 0, weights: str | None = None, prestart: bool = True,
-                 max_retries: int = 0, log: str | os.PathLike[str] | None = None) -> None:
+                 max_retries: int = 0, log: str | os.PathLike[str] | None = None, memory_share: int = 1) -> None:
         self.size = max(1, size)
         self.threads = threads
+        self.memory_share = memory_share
         self.weights = weights
         self.prestart = prestart
         self.max_retries = max_retries
@@ -109,6 +112,8 @@ class WorkerPool:
     # -- processes ------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
         cmd = [sys.executable, "-m", "impasto.jobs.worker", "--threads", str(self.threads)]
+        if self.memory_share > 1:
+            cmd += ["--memory-share", str(self.memory_share)]
         if self.weights is not None:
             cmd += ["--weights", self.weights]
         env = {**os.environ, "PYTHONPATH": package_pythonpath()}

@@ -164,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights", default=None, help="VGG weights to load at start ('' = the bundled VGG19; "
                    "absent: none, each job loads its own)")
     p.add_argument("--max-jobs", type=int, default=0, help="exit after this many jobs (0: never)")
+    p.add_argument("--memory-share", type=int, default=1,
+                   help="workers started together on this machine: each auto memory budget is this share of it")
     opts = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the pool owner's to handle
     out = sys.stdout
@@ -180,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if opts.threads > 0:
             torch.set_num_threads(opts.threads)
+        if opts.memory_share != 1:
+            from impasto.tiling.memory import set_memory_share
+
+            set_memory_share(opts.memory_share)
         if opts.weights is not None:
             from impasto.vgg import load_weights
 

@@ -30,7 +30,8 @@ input images' bytes; see :meth:`~impasto.engine.StyleTransfer.process_overhead`)
 
 **Default budget** (``max_memory`` ``auto``): :func:`auto_budget`, what the machine has available when the
 run starts (``MemAvailable`` of ``/proc/meminfo``, plus what this process holds already; on CUDA the GPU's
-free memory plus what torch has reserved), less a margin of 10 % (at least 512 MiB).
+free memory plus what torch has reserved), less a margin of 10 % (at least 512 MiB). A worker of a local
+batch's pool of N takes 1/N of the CPU figure (:func:`set_memory_share`).
 """
 
 from __future__ import annotations
@@ -92,19 +93,40 @@ def available_memory(device: str = "cpu") -> int:
     return avail + _own_rss()
 
 
-def auto_budget(device: str = "cpu", available: int | None = None) -> int:
-    """The default budget: ``available`` (default :func:`available_memory`) less 10 % of it, at least 512 MiB."""
+_memory_share = 1
+
+
+def set_memory_share(workers: int) -> None:
+    """Declare this process one of ``workers`` started together on one machine (a local batch's pool):
+    each one's ``auto`` budget is then its share of the available memory, not all of it, since every
+    worker measures the machine before any of them has allocated."""
+    global _memory_share
+    if not 1 <= workers <= 4096:
+        raise ImpastoError(f"a memory share is 1 to 4096 workers (got {workers})")
+    _memory_share = workers
+
+
+def memory_share() -> int:
+    """The number of workers this process shares the machine's memory with (itself included)."""
+    return _memory_share
+
+
+def auto_budget(device: str = "cpu", available: int | None = None, share: int | None = None) -> int:
+    """The default budget: ``available`` (default :func:`available_memory`) divided by ``share`` workers
+    (default :func:`memory_share`; GPUs are one worker's each), less 10 % of it, at least 512 MiB."""
     avail = available_memory(device) if available is None else available
+    n = (memory_share() if share is None else share) if device == "cpu" else 1
+    avail //= max(1, n)
     return max(0, avail - max(MIN_MARGIN, int(avail * MARGIN_FRACTION)))
 
 
-def resolve_budget(max_memory: str | None, device: str = "cpu") -> int | None:
-    """``Config.max_memory`` in bytes: None for none, :func:`auto_budget` of ``device`` for ``auto``, else
-    the size it names."""
+def resolve_budget(max_memory: str | None, device: str = "cpu", share: int | None = None) -> int | None:
+    """``Config.max_memory`` in bytes: None for none, :func:`auto_budget` of ``device`` (for one of
+    ``share`` workers) for ``auto``, else the size it names."""
     if max_memory is None:
         return None
     if max_memory.strip().lower() == "auto":
-        return auto_budget(device)
+        return auto_budget(device, share=share)
     return parse_memory(max_memory)
 
 
