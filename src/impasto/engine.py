@@ -46,7 +46,7 @@ from impasto.optim import (
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.tiling import TiledObjective, check_tileable
-from impasto.tiling.cost import RunCost, default_rate, process_overhead, run_cost
+from impasto.tiling.cost import COMMITTED_RATE, MEASURED_RATE, RunCost, default_rate, process_overhead, run_cost
 from impasto.tiling.memory import ScalePlan, plan_scale, resolve_budget
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
@@ -238,14 +238,18 @@ class StyleTransfer:
         return plan_scale(self.model, self.content_layers, self.style_layers, size[0], size[1],
                           budget, self.config.history_for(*size), self.process_overhead())
 
-    def cost(self, seconds_per_mpixel: float | None = None) -> RunCost:
+    def cost(self, seconds_per_mpixel: float | None = None, *, measure: bool = False) -> RunCost:
         """What this run will cost, before it starts: each scale's modelled peak memory, whole and as
-        planned under ``max_memory``, and its time from a measured step rate (default: the committed
-        measurement for this device type; see :mod:`impasto.tiling.cost`). Loads nothing but the model."""
-        rate = seconds_per_mpixel if seconds_per_mpixel is not None else default_rate(self.device.type)
+        planned under ``max_memory``, and its time from a step rate: ``seconds_per_mpixel``, or with
+        ``measure`` one measured now (:func:`measure_rate`, a second or two), else the committed
+        measurement for this device type (see :mod:`impasto.tiling.cost`)."""
+        source = MEASURED_RATE if seconds_per_mpixel is not None or measure else COMMITTED_RATE
+        if seconds_per_mpixel is None:
+            seconds_per_mpixel = (measure_rate(self.config, self.weights) if measure
+                                  else default_rate(self.device.type))
         return run_cost(self.model, self.content_layers, self.style_layers, list(zip(self.sizes, self.steps)),
                         self.config.history_for, self.memory_budget(), self.process_overhead(), str(self.device),
-                        rate)
+                        seconds_per_mpixel, source)
 
     def _plan_scales(self) -> None:
         """Plan every scale under the budget before the first step; a scale that needs tiles and a setting
@@ -604,6 +608,51 @@ class StyleTransfer:
                 return
 
 
+PROBE_SIDE = 192
+"""Side of the square picture :func:`measure_rate` times (about 0.4 s a step on the 2-core CPU)."""
+_rates: dict[tuple[Any, ...], float] = {}
+
+
+def random_weights(structure: VGGWeights, seed: int = 0) -> VGGWeights:
+    """Weights of ``structure``'s shapes with random values (He-scaled, so activations neither vanish into
+    slow denormal floats nor overflow): a network that takes as long as the real one and is never read
+    from a file."""
+    g = torch.Generator().manual_seed(seed)
+    convs = [(torch.randn(tuple(w.shape), generator=g) * math.sqrt(2.0 / (w.shape[1] * w.shape[2] * w.shape[3])),
+              torch.zeros(tuple(b.shape))) for w, b in structure.convs]
+    return VGGWeights(structure.arch, convs, structure.preprocess, f"random values of {structure.source}")
+
+
+def measure_rate(config: Config, structure: VGGWeights, *, side: int = PROBE_SIDE) -> float:
+    """Seconds per step per megapixel of ``config``'s objective on its device, measured here and now.
+
+    Three one-scale steps of a ``side`` x ``side`` picture of random pixels are run with ``config``'s
+    losses, layers and optimiser on a network of ``structure``'s shapes with random values
+    (:func:`random_weights`; a convolution's time does not depend on its values), with one L-BFGS
+    evaluation per step; the last two are timed (the first pays for setting up kernels). A step of
+    ``lbfgs_max_iter`` iterations is priced as that many evaluations, and a line search as 1.25 of them
+    per iteration (torch's strong-Wolfe search usually takes one evaluation, sometimes two). Work is linear
+    in the pixels, so the rate prices any size; the probe's fixed per-step costs make it err on the slow
+    side for large pictures. Cached per process by what the time depends on."""
+    device = resolve_device(config.device)
+    probe = config.replace(
+        size=side, start_size=None, steps=3, scale_steps=None, quality="standard", lbfgs_max_iter=1,
+        lbfgs_line_search=False, max_memory=None, devices=(), mask=None, regions=(), tol=None, init="content",
+        weights=None, seed=0, style_blend_weights=None, recompute_activations="off",
+    )
+    timed = ("content_layers", "style_layers", "pooling", "style_kind", "optimizer", "lbfgs_history",
+             "preserve_color", "normalize_gradients", "ema", "clamp", "balance")
+    key = (device.type, device.index, structure.arch, tuple(tuple(w.shape) for w, _ in structure.convs),
+           *(repr(getattr(probe, f)) for f in timed))
+    if key not in _rates:
+        pixels = torch.rand((2, 3, side, side), generator=torch.Generator().manual_seed(0))
+        st = StyleTransfer(pixels[0], [pixels[1]], probe, weights=random_weights(structure))
+        times = [ev.elapsed for ev in st.run() if not ev.done]
+        _rates[key] = (times[-1] - times[0]) / (len(times) - 1) / (side * side / 1e6)
+    evaluations = config.lbfgs_max_iter * (1.25 if config.lbfgs_line_search else 1.0) if config.optimizer == "lbfgs" else 1.0
+    return _rates[key] * evaluations
+
+
 def stylize_iter(
     content: ImageLike,
     styles: Sequence[ImageLike] | ImageLike,
@@ -633,5 +682,6 @@ def stylize(
     return result
 
 
-__all__ = ["ImageLike", "Progress", "StyleTransfer", "as_rgb", "resolve_device", "stylize", "stylize_iter"]
+__all__ = ["ImageLike", "Progress", "StyleTransfer", "as_rgb", "measure_rate", "random_weights", "resolve_device",
+           "stylize", "stylize_iter"]
 

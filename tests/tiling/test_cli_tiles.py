@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from impasto import cli, engine
 from impasto.config import Config
@@ -54,7 +55,7 @@ def test_show_cost_prints_memory_whole_and_tiled_and_time_without_running(
     assert out[0].split() == ["scale", "steps", "whole", "as", "run", "tiles", "pairs", "s/step"]
     row = re.fullmatch(r"\s*128x96\s+7\s+\S+ [KMG]iB\s+\S+ [KMG]iB\s+(\d+)\s+(\d+)\s+\S+", out[1])
     assert row is not None and int(row.group(1)) >= 6 and row.group(2) == "2", out[1]
-    assert out[-1].startswith("peak memory") and "s per step per megapixel" in out[-1]
+    assert out[-1].startswith("peak memory") and "s per step per megapixel, measured on this machine just now" in out[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content.png", "style.png"]  # nothing ran or written
     assert cli.main(base) == 0  # auto: fits whole
     assert " whole " in capsys.readouterr().out.splitlines()[1]
@@ -97,3 +98,25 @@ def test_the_cost_from_a_config_and_sizes_alone_is_the_engines(small_images: tup
     # The default network ends at relu4_2 (content; the deepest style layer is relu4_1): ten convolutions.
     assert [int(c.out_channels) for c in net.convs] == [64, 64, 128, 128, 256, 256, 256, 256, 512, 512]
     assert [tuple(w.shape) for w, _ in structure_of(weights).convs] == [tuple(w.shape) for w, _ in weights.convs]
+
+
+def test_the_step_rate_is_measured_with_the_runs_own_objective() -> None:
+    """measure_rate times a few steps of the configured objective on random weights of the network's shapes:
+    a positive rate, cached per process, that prices L-BFGS's inner iterations and line search as
+    evaluations and does not depend on the weights' values or on settings that do not change the work."""
+    from impasto.engine import measure_rate, random_weights
+
+    cfg = Config(device="cpu", lbfgs_history=3, content_layers=("relu2_2",), style_layers=("relu1_1", "relu2_1"))
+    net = tiny_vgg()
+    rate = measure_rate(cfg, net, side=48)
+    assert 0.0 < rate < 1e4
+    assert measure_rate(cfg.replace(style_weight=1.0, size=4096, steps=999), tiny_vgg(seed=3), side=48) == rate
+    assert measure_rate(cfg.replace(lbfgs_max_iter=20), net, side=48) == pytest.approx(20 * rate)
+    assert measure_rate(cfg.replace(lbfgs_max_iter=4, lbfgs_line_search=True), net, side=48) == pytest.approx(5 * rate)
+    adam = measure_rate(cfg.replace(optimizer="adam", lbfgs_max_iter=20), net, side=48)
+    assert adam > 0.0 and adam != pytest.approx(20 * rate)
+    # The random network has the real one's shapes and keeps activations in a normal float range.
+    rand = random_weights(net)
+    assert [tuple(w.shape) for w, _ in rand.convs] == [tuple(w.shape) for w, _ in net.convs]
+    assert all(w.abs().sum() > 0 and not w.is_meta for w, _ in rand.convs)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(rand.convs, random_weights(net).convs, strict=True))

@@ -444,12 +444,13 @@ __all__ = [
 def job_cost(job: JobSpec, *, share: int = 1) -> RunCost:
     """What ``job`` will cost on this machine, before it runs: :func:`impasto.tiling.cost.config_cost` with
     the images' sizes as the engine loads them, ``max_memory`` resolved here as a worker would resolve it
-    (``auto``: this machine's available memory now, split among ``share`` local workers) and the device
-    its ``device`` names. The network is
+    (``auto``: this machine's available memory now, split among ``share`` local workers), the device its
+    ``device`` names and the step rate measured on this machine now (:func:`impasto.engine.measure_rate`). The network is
     its structure only (the bundled VGG19's architecture, or ``--weights`` read for its shapes)."""
+    from impasto.engine import measure_rate
     from impasto.inputs import resolve_device
     from impasto.io import load_image
-    from impasto.tiling.cost import config_cost
+    from impasto.tiling.cost import config_cost, structure_for
     from impasto.tiling.memory import resolve_budget
 
     cfg = job.config
@@ -459,4 +460,6 @@ def job_cost(job: JobSpec, *, share: int = 1) -> RunCost:
     for path in (job.content, *job.styles):
         rgb = load_image(path).rgb
         hws.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
-    return config_cost(cfg, hws[0], hws[1:], budget=resolve_budget(cfg.max_memory, name, share=share), device=name)
+    structure = structure_for(cfg)
+    return config_cost(cfg, hws[0], hws[1:], budget=resolve_budget(cfg.max_memory, name, share=share), device=name,
+                       weights=structure, rate=measure_rate(cfg, structure))

@@ -139,7 +139,7 @@ def run(argv: Sequence[str]) -> int:
         from impasto.engine import StyleTransfer
 
         cfg, styles = resolve_region_styles(cfg, expand_styles(args.styles))
-        _print_or_fail("\n".join(StyleTransfer(args.content, styles, cfg).cost().lines()))
+        _print_or_fail("\n".join(StyleTransfer(args.content, styles, cfg).cost(measure=True).lines()))
         return 0
     defaults = preset.cli_defaults if preset is not None else {}
     front = FrontEnd(

@@ -7,7 +7,10 @@ A tiled step runs two forwards and one backward of each crop instead of one forw
 picture: with a backward costing two forwards, 4/3 of a whole step times the crops' total area over the
 picture's (the halos are computed by every tile that reads them).
 
-Measured rates (the default objective, one L-BFGS step):
+The front-ends price with a rate measured on the machine just before (:func:`impasto.engine.measure_rate`:
+a few steps of a small picture with the run's own objective on random weights of the network's shapes):
+``impasto --show-cost``, ``impasto batch --show-cost`` and the studio's ``POST /api/cost``. Without one,
+these committed rates stand in (the default objective, one L-BFGS step):
 
 - CPU: :data:`CPU_SECONDS_PER_MPIXEL`, the median of ``docs/perf/step_seconds_512.json`` (2.08 s per step
   at 512x512 on the 2-core CPU with 2 threads) per 0.262 Mpx; a machine with more cores is faster;
@@ -32,6 +35,8 @@ from impasto.tiling.memory import F32, RUNTIME_BYTES, ScalePlan, plan_scale
 from impasto.units import format_bytes
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights, structure_of
 
+COMMITTED_RATE = "the committed measurement for this device type"
+MEASURED_RATE = "measured on this machine just now"
 CPU_SECONDS_PER_MPIXEL = 2.08 / (512 * 512 / 1e6)
 CUDA_SECONDS_PER_MPIXEL = 0.005 / (512 * 512 / 1e6)
 TILED_STEP_FACTOR = 4 / 3
@@ -60,6 +65,8 @@ class RunCost:
     device: str
     rate: float
     """Seconds per step per megapixel of a whole-image step."""
+    rate_source: str = COMMITTED_RATE
+    """Where ``rate`` comes from: :data:`COMMITTED_RATE` or :data:`MEASURED_RATE`."""
 
     @property
     def peak(self) -> int | None:
@@ -93,7 +100,7 @@ class RunCost:
             })
         return {"scales": rows, "budget_bytes": self.budget, "peak_bytes": self.peak,
                 "whole_peak_bytes": self.whole_peak, "seconds": self.seconds, "device": self.device,
-                "seconds_per_step_per_mpixel": self.rate}
+                "seconds_per_step_per_mpixel": self.rate, "rate_source": self.rate_source}
 
     def lines(self) -> list[str]:
         """The cost as a few lines of text (what ``impasto ... --show-cost`` prints)."""
@@ -111,7 +118,7 @@ class RunCost:
         whole = format_bytes(self.whole_peak) if self.whole_peak is not None else "-"
         out.append(f"peak memory {peak} under the budget {budget} (all scales whole: {whole}); "
                    f"about {format_duration(self.seconds)} on {self.device} at {self.rate:.3g} s per step per "
-                   "megapixel (memory and time are estimates: see impasto.tiling.cost)")
+                   f"megapixel, {self.rate_source} (memory and time are estimates: see impasto.tiling.cost)")
         return out
 
 
@@ -161,7 +168,8 @@ def process_overhead(device_type: str, content_hw: tuple[int, int], style_hws: S
 
 def run_cost(model: VGGFeatures, content_layers: Sequence[str], style_layers: Sequence[str],
              schedule: Sequence[tuple[tuple[int, int], int]], pairs_for: Callable[[int, int], int],
-             budget: int | None, overhead: int, device: str, rate: float) -> RunCost:
+             budget: int | None, overhead: int, device: str, rate: float,
+             rate_source: str = COMMITTED_RATE) -> RunCost:
     """Each scale of ``schedule`` ((height, width), steps) planned under ``budget`` (None: no budget, every
     scale whole and unpriced in memory) with :func:`~impasto.tiling.memory.plan_scale` (``pairs_for(h, w)``:
     the configured L-BFGS pairs), its first evaluation's tiles, and its time at ``rate`` seconds per step
@@ -175,24 +183,28 @@ def run_cost(model: VGGFeatures, content_layers: Sequence[str], style_layers: Se
         if plan is not None and plan.tile is not None:
             tiles = TileSchedule(h, w, plan.tile, plan.halo, alignment(model), "staggered", 0).tiles(0)
         scales.append(scale_cost((h, w), steps, plan, tiles, rate))
-    return RunCost(scales, budget, device, rate)
+    return RunCost(scales, budget, device, rate, rate_source)
+
+
+def structure_for(cfg: Config, weights: VGGWeights | None = None) -> VGGWeights:
+    """The shapes of the network ``cfg`` runs (see :func:`~impasto.vgg.structure_of`): ``weights``' when
+    given, else the bundled VGG19's architecture when ``cfg.weights`` is unset (nothing is read), else
+    ``cfg.weights`` loaded for its shapes."""
+    if weights is None:
+        weights = structure_of("vgg19") if cfg.weights is None else load_weights(cfg.weights, fmt=cfg.weights_format)
+    return weights if all(w.is_meta for w, _ in weights.convs) else structure_of(weights)
 
 
 def network_of(cfg: Config, weights: VGGWeights | None = None) -> VGGFeatures:
-    """The network ``cfg`` runs, as structure only (no weights in memory; see
-    :func:`~impasto.vgg.structure_of`): from ``weights`` (loaded or structural) when given, else the bundled
-    VGG19's architecture when ``cfg.weights`` is unset (nothing is read), else ``cfg.weights`` loaded for
-    its shapes."""
-    if weights is None:
-        weights = structure_of("vgg19") if cfg.weights is None else load_weights(cfg.weights, fmt=cfg.weights_format)
-    net = weights if all(w.is_meta for w, _ in weights.convs) else structure_of(weights)
+    """The network ``cfg`` runs, as structure only (no weights in memory): :func:`structure_for`'s."""
+    net = structure_for(cfg, weights)
     layers = [canonical_layer(x, net.arch) for x in (*cfg.content_layers, *cfg.style_layers)]
     return VGGFeatures(net, layers, cfg.pooling)
 
 
 def config_cost(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], *,
                 budget: int | None, device: str = "cpu", weights: VGGWeights | None = None,
-                rate: float | None = None) -> RunCost:
+                rate: float | None = None, rate_source: str | None = None) -> RunCost:
     """What a run of ``cfg`` on a content image of ``content_hw`` (height, width, as loaded) and style
     images of ``style_hws`` will cost, without the engine: the same figures as
     :meth:`StyleTransfer.cost <impasto.engine.StyleTransfer.cost>` for the same budget and device (the
@@ -211,7 +223,8 @@ def config_cost(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tu
     kind = "cpu" if device == "cpu" else "cuda"
     cost = run_cost(model, content_layers, style_layers, cfg.schedule(*content_hw), cfg.history_for, budget,
                     process_overhead(kind, content_hw, style_hws), device,
-                    rate if rate is not None else default_rate(kind))
+                    rate if rate is not None else default_rate(kind),
+                    rate_source or (MEASURED_RATE if rate is not None else COMMITTED_RATE))
     if any(s.tiles for s in cost.scales):
         check_tileable(LossForms.from_config(cfg), regions=cfg.mask is not None)
     return cost
