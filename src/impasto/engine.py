@@ -649,8 +649,9 @@ def measure_rate(config: Config, structure: VGGWeights, *, side: int = PROBE_SID
         st = StyleTransfer(pixels[0], [pixels[1]], probe, weights=random_weights(structure))
         times = [ev.elapsed for ev in st.run() if not ev.done]
         _rates[key] = (times[-1] - times[0]) / (len(times) - 1) / (side * side / 1e6)
-    evaluations = config.lbfgs_max_iter * (1.25 if config.lbfgs_line_search else 1.0) if config.optimizer == "lbfgs" else 1.0
-    return _rates[key] * evaluations
+    if config.optimizer != "lbfgs":
+        return _rates[key]
+    return _rates[key] * config.lbfgs_max_iter * (1.25 if config.lbfgs_line_search else 1.0)
 
 
 def stylize_iter(

@@ -445,8 +445,9 @@ def job_cost(job: JobSpec, *, share: int = 1) -> RunCost:
     """What ``job`` will cost on this machine, before it runs: :func:`impasto.tiling.cost.config_cost` with
     the images' sizes as the engine loads them, ``max_memory`` resolved here as a worker would resolve it
     (``auto``: this machine's available memory now, split among ``share`` local workers), the device its
-    ``device`` names and the step rate measured on this machine now (:func:`impasto.engine.measure_rate`). The network is
-    its structure only (the bundled VGG19's architecture, or ``--weights`` read for its shapes)."""
+    ``device`` names and the step rate measured on this machine now (:func:`impasto.engine.measure_rate`).
+    The network is its structure only (the bundled VGG19's architecture, or ``--weights`` read for its
+    shapes)."""
     from impasto.engine import measure_rate
     from impasto.inputs import resolve_device
     from impasto.io import load_image
