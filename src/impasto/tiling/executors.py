@@ -340,9 +340,9 @@ class RayExecutor(_Split):
             ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      runtime_env=ray_runtime_env())
         blob = ray.put(_model_blob(model))
-        actor = ray.remote(_Worker).options(num_cpus=threads, num_gpus=1 if gpus else 0)
+        actor: Any = ray.remote(_Worker).options(num_cpus=threads, num_gpus=1 if gpus else 0)  # Ray's stubs
         self.workers = count
-        self._actors = [actor.remote(blob, "cuda" if gpus else "cpu", threads) for _ in range(count)]
+        self._actors: list[Any] = [actor.remote(blob, "cuda" if gpus else "cpu", threads) for _ in range(count)]
         self.pids = [int(p) for p in ray.get([a.pid.remote() for a in self._actors])]
 
     def _map(self, op: str, checkpointing: bool, args: list[tuple[Any, ...]]) -> list[Any]:

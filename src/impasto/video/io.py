@@ -355,10 +355,10 @@ class FrameStore:
                 st = os.stat(c)
             except (OSError, ValueError):
                 continue
-            inp = ids.get((st.st_dev, st.st_ino))
-            if inp is not None:
-                what = "input" if is_video_path(inp) else "input frame"
-                raise ImpastoError(f"output {self.folder} holds {what} {inp} (as {c.name}), which this run would "
+            held = ids.get((st.st_dev, st.st_ino))
+            if held is not None:
+                what = "input" if is_video_path(held) else "input frame"
+                raise ImpastoError(f"output {self.folder} holds {what} {held} (as {c.name}), which this run would "
                                    "write over; choose another output folder")
 
     def path(self, i: int) -> Path:
