@@ -76,7 +76,7 @@ def test_page_runs_a_job_with_live_preview_gallery_download_and_settings(
     page.uncheck("#draft-first")  # one job per click here; the draft is the next test's
     page.locator("#size").fill("128")
     page.locator("#steps").fill("400")
-    assert page.text_content("#steps-out") == "400 steps per scale"
+    assert page.text_content("#steps-out") == "400 steps at the first scale"
     page.click("#start")
     page.wait_for_selector("#queue li[data-id]", timeout=10_000)  # not the "nothing waiting" line
     job_id = live_server.client.get("/api/jobs").json()[0]["id"]
@@ -166,7 +166,8 @@ def test_start_shows_a_draft_first_then_follows_the_full_run(
     sel = f".card[data-id='{full['id']}'][data-draft='{draft['id']}'][data-shows='{full['id']}']"
     card = page.wait_for_selector(sel, timeout=15_000)
     text = card.query_selector(".summary").text_content() or ""
-    assert "80 steps/scale" in text and f"after a quick draft of {draft_end['total_steps']} steps" in text, text
+    assert "80 steps at the first scale (80 in all)" in text, text
+    assert f"after a quick draft of {draft_end['total_steps']} steps" in text, text
     assert page.locator(f".card[data-shows='{draft['id']}']").count() == 0
     assert page.locator(f".card[data-id='{draft['id']}']").count() == 0
     assert errors == []

@@ -316,7 +316,8 @@ def worker_ttq(
 
         # impasto's own choices for getting there fast: the pastiche objective unchanged, but
         # coarse-to-fine from start_size and pixels clamped to the valid range after each step.
-        per = {"steps": steps} if isinstance(steps, int) else {"steps": steps[-1], "scale_steps": tuple(steps)}
+        per = ({"steps": steps, "step_ratio": 1.0} if isinstance(steps, int)  # N at every scale, as the flag says
+               else {"steps": steps[-1], "scale_steps": tuple(steps)})
         cfg = pastiche_config(size, device, start_size=start_size, clamp=True, **per)
         st = StyleTransfer(load_image(content_png), [load_image(style_png)], cfg)
         gen = st.run()

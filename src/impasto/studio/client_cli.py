@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="Config fields as a JSON object or a .json file (partial)")
     p.add_argument("--preset", default=None, help="a preset as the base configuration (impasto presets)")
     p.add_argument("--size", type=int, default=None, help="output long side")
-    p.add_argument("--steps", type=int, default=None, help="steps per scale")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps at the first scale (each finer scale takes step_ratio of the one before)")
     p.add_argument("-o", "--output", default=None, help="wait for the job and save its result here (PNG)")
     p.add_argument("--cancel", metavar="ID", default=None, help="cancel job ID instead of submitting")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

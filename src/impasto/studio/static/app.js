@@ -148,12 +148,12 @@ function sliderText() {
   const k = Math.pow(10, parseFloat($("#strength").value));
   $("#strength-out").textContent = `×${k < 1 ? k.toFixed(2) : k.toPrecision(2)}`;
   $("#size-out").textContent = `${$("#size").value} px`;
-  $("#steps-out").textContent = `${$("#steps").value} steps per scale`;
+  $("#steps-out").textContent = `${$("#steps").value} steps at the first scale`;
   $("#scale-out").textContent = parseFloat($("#style-scale").value).toFixed(2);
 }
 
-// Quality (draft, standard, fine) multiplies the steps: the page has one control, steps per scale, and
-// folds a loaded configuration's quality into it.
+// Quality (draft, standard, fine) multiplies the steps: the page has one control, the first scale's steps
+// (each finer scale takes step_ratio of the one before), and folds a loaded configuration's quality into it.
 const QUALITY = { draft: 0.125, standard: 1, fine: 2 };
 
 function applyBase(cfg, note) {
@@ -369,11 +369,11 @@ function renderQueue() {
   if (!active.length) ul.innerHTML = '<li class="muted">nothing waiting</li>';
 }
 
-// Steps per scale as the run did them (quality folded in), and the job's steps in all.
+// The first scale's steps as the run did them (quality folded in), and the job's steps in all.
 function stepsText(j) {
   const c = j.config;
-  const per = Math.max(1, Math.round(c.steps * (QUALITY[c.quality] || 1)));
-  return `${per} steps/scale (${j.total_steps} in all)`;
+  const first = Math.max(1, Math.round(c.steps * (QUALITY[c.quality] || 1)));
+  return `${first} steps at the first scale (${j.total_steps} in all)`;
 }
 
 function summary(j) {
