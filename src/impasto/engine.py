@@ -46,7 +46,15 @@ from impasto.optim import (
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.tiling import TiledObjective, check_tileable
-from impasto.tiling.cost import COMMITTED_RATE, MEASURED_RATE, RunCost, default_rate, process_overhead, run_cost
+from impasto.tiling.cost import (
+    COMMITTED_RATE,
+    GIVEN_RATE,
+    MEASURED_RATE,
+    RunCost,
+    default_rate,
+    process_overhead,
+    run_cost,
+)
 from impasto.tiling.memory import ScalePlan, plan_scale, resolve_budget
 from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights
 
@@ -243,7 +251,7 @@ class StyleTransfer:
         planned under ``max_memory``, and its time from a step rate: ``seconds_per_mpixel``, or with
         ``measure`` one measured now (:func:`measure_rate`, a second or two), else the committed
         measurement for this device type (see :mod:`impasto.tiling.cost`)."""
-        source = MEASURED_RATE if seconds_per_mpixel is not None or measure else COMMITTED_RATE
+        source = GIVEN_RATE if seconds_per_mpixel is not None else MEASURED_RATE if measure else COMMITTED_RATE
         if seconds_per_mpixel is None:
             seconds_per_mpixel = (measure_rate(self.config, self.weights) if measure
                                   else default_rate(self.device.type))

@@ -245,7 +245,7 @@ def test_show_cost_prints_each_jobs_table_and_writes_nothing(grid: tuple[Path, P
     """``--show-cost``: impasto --show-cost's table per job (the engine's memory model under the job's
     max_memory: a row's own budget makes its large size tile), the total, nothing run or written."""
     from impasto.engine import measure_rate
-    from impasto.tiling.cost import config_cost, format_duration
+    from impasto.tiling.cost import MEASURED_RATE, config_cost, format_duration
     from impasto.vgg import load_weights
 
     contents, styles = grid
@@ -265,7 +265,8 @@ def test_show_cost_prints_each_jobs_table_and_writes_nothing(grid: tuple[Path, P
     for j, budget in zip(jobs, (64 * 2**30, 600 * 2**20), strict=True):
         # The rate was measured for the batch in this process (cached): the same number prices the expectation.
         rate = measure_rate(j.config, weights)
-        cost = config_cost(j.config, (36, 48), [(48, 48)], budget=budget, device="cpu", weights=weights, rate=rate)
+        cost = config_cost(j.config, (36, 48), [(48, 48)], budget=budget, device="cpu", weights=weights, rate=rate,
+                           rate_source=MEASURED_RATE)
         assert "measured on this machine just now" in cost.lines()[-1]
         total += cost.seconds
         expected += [f"{j.name}: {Path(j.content).name} × {Path(j.styles[0]).name}", *cost.lines(), ""]

@@ -451,7 +451,7 @@ def job_cost(job: JobSpec, *, share: int = 1) -> RunCost:
     from impasto.engine import measure_rate
     from impasto.inputs import resolve_device
     from impasto.io import load_image
-    from impasto.tiling.cost import config_cost, structure_for
+    from impasto.tiling.cost import MEASURED_RATE, config_cost, structure_for
     from impasto.tiling.memory import resolve_budget
 
     cfg = job.config
@@ -463,4 +463,4 @@ def job_cost(job: JobSpec, *, share: int = 1) -> RunCost:
         hws.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
     structure = structure_for(cfg)
     return config_cost(cfg, hws[0], hws[1:], budget=resolve_budget(cfg.max_memory, name, share=share), device=name,
-                       weights=structure, rate=measure_rate(cfg, structure))
+                       weights=structure, rate=measure_rate(cfg, structure), rate_source=MEASURED_RATE)

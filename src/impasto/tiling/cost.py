@@ -7,10 +7,11 @@ A tiled step runs two forwards and one backward of each crop instead of one forw
 picture: with a backward costing two forwards, 4/3 of a whole step times the crops' total area over the
 picture's (the halos are computed by every tile that reads them).
 
-The front-ends price with a rate measured on the machine just before (:func:`impasto.engine.measure_rate`:
-a few steps of a small picture with the run's own objective on random weights of the network's shapes):
-``impasto --show-cost``, ``impasto batch --show-cost`` and the studio's ``POST /api/cost``. Without one,
-these committed rates stand in (the default objective, one L-BFGS step):
+``impasto --show-cost`` and ``impasto batch --show-cost`` price with a rate measured on the machine just
+before (:func:`impasto.engine.measure_rate`: a few steps of a small picture with the run's own objective on
+random weights of the network's shapes). The studio's ``POST /api/cost`` and any caller that passes no rate
+use these committed rates (the default objective, one L-BFGS step); the studio's web process times nothing
+while its workers run jobs beside it:
 
 - CPU: :data:`CPU_SECONDS_PER_MPIXEL`, the median of ``docs/perf/step_seconds_512.json`` (2.08 s per step
   at 512x512 on the 2-core CPU with 2 threads) per 0.262 Mpx; a machine with more cores is faster;
@@ -37,6 +38,7 @@ from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights, 
 
 COMMITTED_RATE = "the committed measurement for this device type"
 MEASURED_RATE = "measured on this machine just now"
+GIVEN_RATE = "as given"
 CPU_SECONDS_PER_MPIXEL = 2.08 / (512 * 512 / 1e6)
 CUDA_SECONDS_PER_MPIXEL = 0.005 / (512 * 512 / 1e6)
 TILED_STEP_FACTOR = 4 / 3
@@ -66,7 +68,7 @@ class RunCost:
     rate: float
     """Seconds per step per megapixel of a whole-image step."""
     rate_source: str = COMMITTED_RATE
-    """Where ``rate`` comes from: :data:`COMMITTED_RATE` or :data:`MEASURED_RATE`."""
+    """Where ``rate`` comes from: :data:`COMMITTED_RATE`, :data:`MEASURED_RATE` or :data:`GIVEN_RATE`."""
 
     @property
     def peak(self) -> int | None:
@@ -224,7 +226,7 @@ def config_cost(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tu
     cost = run_cost(model, content_layers, style_layers, cfg.schedule(*content_hw), cfg.history_for, budget,
                     process_overhead(kind, content_hw, style_hws), device,
                     rate if rate is not None else default_rate(kind),
-                    rate_source or (MEASURED_RATE if rate is not None else COMMITTED_RATE))
+                    rate_source or (GIVEN_RATE if rate is not None else COMMITTED_RATE))
     if any(s.tiles for s in cost.scales):
         check_tileable(LossForms.from_config(cfg), regions=cfg.mask is not None)
     return cost
