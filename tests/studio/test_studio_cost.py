@@ -71,6 +71,7 @@ def test_cost_rows_are_the_memory_models_plans(client: Any, tiny_weights_file: P
     assert not plans[0].tiled and plans[-1].tiled and plans[-1].whole.total + plans[-1].overhead > BUDGET
     assert got["scales"][-1]["run_bytes"] <= BUDGET
     assert got["budget_bytes"] == BUDGET and got["max_memory"] == "1000MiB" and got["device"] == "cpu"
+    assert got["rate_source"] == "the committed measurement for this device type"  # the web process times nothing
     assert got["peak_bytes"] == max(p.peak for p in plans)
     assert got["seconds"] == pytest.approx(sum(r["seconds"] for r in got["scales"]))
     assert got["total_steps"] == sum(n for _, n in cfg.schedule(*CONTENT_HW))
