@@ -52,6 +52,7 @@ from impasto.tiling.cost import (
     MEASURED_RATE,
     RunCost,
     default_rate,
+    evaluations_per_step,
     process_overhead,
     run_cost,
 )
@@ -637,9 +638,8 @@ def measure_rate(config: Config, structure: VGGWeights, *, side: int = PROBE_SID
     Three one-scale steps of a ``side`` x ``side`` picture of random pixels are run with ``config``'s
     losses, layers and optimiser on a network of ``structure``'s shapes with random values
     (:func:`random_weights`; a convolution's time does not depend on its values), with one L-BFGS
-    evaluation per step; the last two are timed (the first pays for setting up kernels). A step of
-    ``lbfgs_max_iter`` iterations is priced as that many evaluations, and a line search as 1.25 of them
-    per iteration (torch's strong-Wolfe search usually takes one evaluation, sometimes two). Work is linear
+    evaluation per step; the last two are timed (the first pays for setting up kernels), and a step of
+    ``config`` costs :func:`~impasto.tiling.cost.evaluations_per_step` of them. Work is linear
     in the pixels, so the rate prices any size; the probe's fixed per-step costs make it err on the slow
     side for large pictures. Cached per process by what the time depends on."""
     device = resolve_device(config.device)
@@ -657,9 +657,7 @@ def measure_rate(config: Config, structure: VGGWeights, *, side: int = PROBE_SID
         st = StyleTransfer(pixels[0], [pixels[1]], probe, weights=random_weights(structure))
         times = [ev.elapsed for ev in st.run() if not ev.done]
         _rates[key] = (times[-1] - times[0]) / (len(times) - 1) / (side * side / 1e6)
-    if config.optimizer != "lbfgs":
-        return _rates[key]
-    return _rates[key] * config.lbfgs_max_iter * (1.25 if config.lbfgs_line_search else 1.0)
+    return _rates[key] * evaluations_per_step(config)
 
 
 def stylize_iter(

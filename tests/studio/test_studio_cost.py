@@ -145,3 +145,50 @@ def test_the_cost_checks_what_a_job_post_checks(client: Any) -> None:
     assert r.status_code == 400 and r.json()["detail"] == "size must be at most 4096 on this server (got 8192)"
     r = _cost(client, {"size": 256, "lbfgs_max_iter": 21})
     assert r.status_code == 400 and "inner iterations per step" in r.json()["detail"]
+
+
+def test_cost_is_priced_from_the_servers_own_steps_once_it_has_seen_some(
+    tmp_path: Path, tiny_weights_file: Path, studio_images: tuple[Path, Path],
+) -> None:
+    """Before any job, /api/cost prices time with the committed rate; after a job on the same network it
+    prices with the median of that job's observed steps (per evaluation, per megapixel)."""
+    from impasto.studio.app import Limits
+
+    from .conftest import wait_for
+
+    request = {"size": 64, "start_size": None, "steps": 12, "device": "cpu"}
+    with make_client(tmp_path / "data", tiny_weights_file, limits=Limits(max_size=4096, max_job_mib=BUDGET_MIB)) as c:
+        before = _cost(c, request).json()
+        assert before["rate_source"] == "the committed measurement for this device type"
+        r = c.post("/api/jobs", files=job_files(studio_images[0], [studio_images[1]]),
+                   data={"config": json.dumps(request)})
+        assert r.status_code in (200, 201), r.text
+        assert wait_for(c, r.json()["id"])["state"] == "done"
+        after = _cost(c, request).json()
+        assert after["rate_source"] == "from this server's recent steps of the same network"
+        rate = after["seconds_per_step_per_mpixel"]
+        assert rate > 0 and rate != pytest.approx(CPU_SECONDS_PER_MPIXEL)
+        (row,) = after["scales"]
+        assert row["seconds_per_step"] == pytest.approx(rate * row["height"] * row["width"] / 1e6)
+        # Another network (one more style layer) has not been seen: the committed rate again.
+        other = _cost(c, {**request, "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]}).json()
+        assert other["rate_source"] == "the committed measurement for this device type"
+
+
+def test_rate_meter_takes_the_median_of_whole_steps_within_a_scale() -> None:
+    from impasto.tiling.cost import RateMeter
+
+    m, key = RateMeter(), ("cpu", True, ("relu4_2",), ("relu1_1",), "max")
+    assert m.rate(key) is None
+    # A 1000 x 1000 picture: seconds between consecutive steps are seconds per step per megapixel.
+    for step, t in enumerate([0.0, 5.0, 7.0, 10.0, 11.0], start=1):
+        m.observe("a", key, 0, step, (1000, 1000), t, 0, 1.0)
+    assert m.rate(key) == pytest.approx(2.5)  # 5, 2, 3, 1 -> median 2.5
+    m.observe("a", key, 1, 6, (1000, 1000), 30.0, 0, 1.0)  # a new scale's first step: not a sample
+    m.observe("a", key, 1, 7, (1000, 1000), 31.0, 4, 1.0)  # tiled: not a sample
+    m.observe("a", key, 1, 9, (1000, 1000), 33.0, 0, 1.0)  # a gap (resumed): not a sample
+    assert m.rate(key) == pytest.approx(2.5)
+    m.observe("b", key, 0, 1, (500, 400), 0.0, 0, 4.0)
+    m.observe("b", key, 0, 2, (500, 400), 8.0, 0, 4.0)  # 8 s / 0.2 Mpx / 4 evaluations = 10
+    assert m.rate(key) == pytest.approx(3.0)  # 1, 2, 3, 5, 10
+    assert m.rate(("cuda", True, ("relu4_2",), ("relu1_1",), "max")) is None

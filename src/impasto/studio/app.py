@@ -33,7 +33,7 @@ from impasto import Config, ImpastoError, __version__
 from impasto.studio.db import FINISHED, Job, Upload
 from impasto.studio.manager import JobManager, PoolSettings
 from impasto.studio.storage import DataDir, UploadError, new_job_id, sniff_image, valid_job_id
-from impasto.tiling.cost import RunCost, config_cost
+from impasto.tiling.cost import OBSERVED_RATE, RateMeter, RunCost, config_cost, evaluations_per_step, rate_key
 from impasto.tiling.memory import MemoryFloorError
 from impasto.units import format_bytes, parse_memory
 from impasto.vgg import VGGWeights
@@ -238,11 +238,12 @@ def parse_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
 
 def price_config(raw: str | None, preset: str | None, n_styles: int, content_hw: tuple[int, int],
                  limits: Limits, style_hws: Sequence[tuple[int, int]] = (),
-                 network: VGGWeights | None = None) -> tuple[Config, RunCost]:
+                 network: VGGWeights | None = None, rates: RateMeter | None = None) -> tuple[Config, RunCost]:
     """The run's Config (a preset or the defaults with the request's fields on top, checked, its
     ``max_memory`` set to the per-job budget) and what it will cost (:func:`check_costs`). ``network``:
     the jobs' network, weights or structure (:func:`~impasto.vgg.structure_of`; default the VGG19's
-    architecture: nothing is loaded)."""
+    architecture: nothing is loaded). ``rates``: the server's observed step rates (time from them where
+    there are some for this network, else from the committed rate)."""
     from impasto.jobs.resolve import for_preset_run, resolve
 
     user: dict[str, Any] = {}
@@ -273,8 +274,10 @@ def price_config(raw: str | None, preset: str | None, n_styles: int, content_hw:
 
     device = resolve_device(cfg.device)
     cfg = with_job_budget(cfg, limits)
-    cost = check_costs(cfg, content_hw, style_hws, steps, limits, network,
-                       "cpu" if device.type == "cpu" else str(device))
+    name = "cpu" if device.type == "cpu" else str(device)
+    observed = rates.rate(rate_key(cfg, name)) if rates is not None else None
+    rate = observed * evaluations_per_step(cfg) if observed is not None else None
+    cost = check_costs(cfg, content_hw, style_hws, steps, limits, network, name, rate)
     return cfg, cost
 
 
@@ -289,7 +292,8 @@ def with_job_budget(cfg: Config, limits: Limits) -> Config:
 
 
 def check_costs(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]], steps: int,
-                limits: Limits, network: VGGWeights | None = None, device: str = "cpu") -> RunCost:
+                limits: Limits, network: VGGWeights | None = None, device: str = "cpu",
+                rate: float | None = None) -> RunCost:
     """Refuse a job whose CPU time or memory is beyond this server's limits, before it is queued; return
     what it will cost.
 
@@ -320,7 +324,8 @@ def check_costs(cfg: Config, content_hw: tuple[int, int], style_hws: Sequence[tu
                            "budget, which the studio does not accept; tiles run in the job's own process")
     budget = parse_memory(cfg.max_memory) if cfg.max_memory is not None else limits.job_budget
     try:
-        return config_cost(cfg, content_hw, style_hws, budget=budget, device=device, weights=network)
+        return config_cost(cfg, content_hw, style_hws, budget=budget, device=device, weights=network, rate=rate,
+                           rate_source=OBSERVED_RATE if rate is not None else None)
     except MemoryFloorError as e:
         if budget < limits.job_budget:  # the request's own max_memory: the engine's line says to raise it
             raise
@@ -526,7 +531,7 @@ def create_app(settings: StudioSettings) -> FastAPI:
         if n_styles < 1:
             raise HTTPException(400, "style: at least one style image (or style_size) is needed")
         try:
-            cfg, run = price_config(config, preset, n_styles, hws[0], limits, hws[1:], job_network())
+            cfg, run = price_config(config, preset, n_styles, hws[0], limits, hws[1:], job_network(), manager.rates)
         except ImpastoError as e:
             raise HTTPException(400, str(e)) from None
         return {**run.to_dict(), "total_steps": sum(s.steps for s in run.scales), "max_memory": cfg.max_memory,

@@ -18,12 +18,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from impasto.config import Config
 from impasto.errors import ImpastoError
+from impasto.inputs import resolve_device
 from impasto.io.locks import OutputLock, holder, try_lock
 from impasto.jobs.pool import TERMINAL, WorkerPool
 from impasto.studio.db import FINISHED, Job, JobDB
 from impasto.studio.storage import DataDir
 from impasto.studio.worker import RUNNER
+from impasto.tiling.cost import RateMeter, evaluations_per_step, rate_key
 
 EVENT_LOG_LENGTH = 4000
 """Events kept per job for SSE replay (bounded, so memory stays flat however long a job runs)."""
@@ -76,6 +79,14 @@ class _Running:
         self.last_db = 0.0
         self.step = job.step
         self.loss: float | None = job.loss
+        self.rate_key: tuple[Any, ...] | None = None
+        self.evaluations = 1.0
+        try:  # the stored config was checked when the job was submitted; a bad one just goes unmeasured
+            cfg = Config.from_dict(job.config)
+            self.rate_key = rate_key(cfg, "cpu" if resolve_device(cfg.device).type == "cpu" else "cuda")
+            self.evaluations = evaluations_per_step(cfg)
+        except (ImpastoError, TypeError, ValueError, KeyError):
+            pass
 
     @property
     def proc(self) -> subprocess.Popen[str] | None:
@@ -98,6 +109,8 @@ class JobManager:
         self._logs: dict[str, EventLog] = {}
         self._stopping = False
         self._closed = False
+        self.rates = RateMeter()
+        """Seconds per evaluation per megapixel from the jobs' own steps: what ``POST /api/cost`` prices with."""
         self._threads: list[threading.Thread] = []
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -300,6 +313,11 @@ class JobManager:
             self.db.update(job_id, **values)
         elif kind == "progress":
             run.step, run.loss = int(ev["step"]), ev.get("loss")
+            if run.rate_key is not None:
+                size = ev.get("size") or (0, 0)
+                self.rates.observe(job_id, run.rate_key, int(ev.get("scale", 0)), run.step,
+                                   (int(size[0]), int(size[1])), float(ev.get("elapsed", 0.0)),
+                                   int(ev.get("tiles") or 0), run.evaluations)
             now = time.monotonic()
             if now - run.last_db >= DB_PROGRESS_SECONDS:
                 run.last_db = now
@@ -326,5 +344,6 @@ class JobManager:
     def _finish(self, run: _Running, state: str, error: str | None) -> None:
         assert state in FINISHED
         run.terminal = state
+        self.rates.forget(run.job.id)
         self.db.update(run.job.id, state=state, error=error, finished=time.time())
         self.log(run.job.id).add("state", {"state": state, "error": error})

@@ -9,9 +9,10 @@ picture's (the halos are computed by every tile that reads them).
 
 ``impasto --show-cost`` and ``impasto batch --show-cost`` price with a rate measured on the machine just
 before (:func:`impasto.engine.measure_rate`: a few steps of a small picture with the run's own objective on
-random weights of the network's shapes). The studio's ``POST /api/cost`` and any caller that passes no rate
-use these committed rates (the default objective, one L-BFGS step); the studio's web process times nothing
-while its workers run jobs beside it:
+random weights of the network's shapes). The studio's ``POST /api/cost`` prices with the steps its own jobs
+took on the same network (:class:`RateMeter`; its web process times nothing itself, since its workers run
+jobs beside it), and until it has seen some, like any caller that passes no rate, with these committed
+rates (the default objective, one L-BFGS step):
 
 - CPU: :data:`CPU_SECONDS_PER_MPIXEL`, the median of ``docs/perf/step_seconds_512.json`` (2.08 s per step
   at 512x512 on the 2-core CPU with 2 threads) per 0.262 Mpx; a machine with more cores is faster;
@@ -26,6 +27,7 @@ that price a job before anything is loaded (the studio's ``POST /api/cost`` and 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,7 @@ from impasto.vgg import VGGFeatures, VGGWeights, canonical_layer, load_weights, 
 
 COMMITTED_RATE = "the committed measurement for this device type"
 MEASURED_RATE = "measured on this machine just now"
+OBSERVED_RATE = "from this server's recent steps of the same network"
 GIVEN_RATE = "as given"
 CPU_SECONDS_PER_MPIXEL = 2.08 / (512 * 512 / 1e6)
 CUDA_SECONDS_PER_MPIXEL = 0.005 / (512 * 512 / 1e6)
@@ -68,7 +71,8 @@ class RunCost:
     rate: float
     """Seconds per step per megapixel of a whole-image step."""
     rate_source: str = COMMITTED_RATE
-    """Where ``rate`` comes from: :data:`COMMITTED_RATE`, :data:`MEASURED_RATE` or :data:`GIVEN_RATE`."""
+    """Where ``rate`` comes from: :data:`COMMITTED_RATE`, :data:`MEASURED_RATE`, :data:`OBSERVED_RATE` or
+    :data:`GIVEN_RATE`."""
 
     @property
     def peak(self) -> int | None:
@@ -122,6 +126,62 @@ class RunCost:
                    f"about {format_duration(self.seconds)} on {self.device} at {self.rate:.3g} s per step per "
                    f"megapixel, {self.rate_source} (memory and time are estimates: see impasto.tiling.cost)")
         return out
+
+
+def evaluations_per_step(cfg: Config) -> float:
+    """Objective evaluations one step of ``cfg`` costs: L-BFGS's inner iterations, a line search as 1.25 of
+    them (torch's strong-Wolfe search usually takes one evaluation, sometimes two); Adam's one."""
+    if cfg.optimizer != "lbfgs":
+        return 1.0
+    return cfg.lbfgs_max_iter * (1.25 if cfg.lbfgs_line_search else 1.0)
+
+
+def rate_key(cfg: Config, device: str) -> tuple[Any, ...]:
+    """What a step's time per pixel depends on besides the machine: the device kind, the network the
+    layers reach and how it pools."""
+    kind = "cpu" if device == "cpu" else "cuda"
+    return (kind, cfg.weights is None, tuple(cfg.content_layers), tuple(cfg.style_layers), cfg.pooling)
+
+
+class RateMeter:
+    """Seconds per evaluation per megapixel, observed from the steps jobs actually take: the median of the
+    last :attr:`keep` whole-image steps (not a scale's first step, which sets up kernels, nor tiled steps,
+    which the cost model prices with their own factor), per :func:`rate_key`. A server keeps one and prices
+    jobs with it once it has seen a few steps. Thread-safe."""
+
+    keep = 25
+    least = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._samples: dict[tuple[Any, ...], list[float]] = {}
+        self._last: dict[str, tuple[int, int, float]] = {}
+
+    def observe(self, job: str, key: tuple[Any, ...], scale: int, step: int, size: tuple[int, int], elapsed: float,
+                tiles: int, evaluations: float) -> None:
+        """One progress event of ``job``: its step, scale, picture size and seconds since the job started."""
+        with self._lock:
+            prev = self._last.get(job)
+            self._last[job] = (scale, step, elapsed)
+            if prev is None or prev[0] != scale or step != prev[1] + 1 or tiles or elapsed <= prev[2]:
+                return
+            mpx = size[0] * size[1] / 1e6
+            rows = self._samples.setdefault(key, [])
+            rows.append((elapsed - prev[2]) / mpx / evaluations)
+            del rows[:-self.keep]
+
+    def forget(self, job: str) -> None:
+        with self._lock:
+            self._last.pop(job, None)
+
+    def rate(self, key: tuple[Any, ...]) -> float | None:
+        """The median observed seconds per evaluation per megapixel, None before :attr:`least` samples."""
+        with self._lock:
+            rows = sorted(self._samples.get(key, ()))
+        if len(rows) < self.least:
+            return None
+        mid = len(rows) // 2
+        return rows[mid] if len(rows) % 2 else (rows[mid - 1] + rows[mid]) / 2
 
 
 def format_duration(seconds: float) -> str:
