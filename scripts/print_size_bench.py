@@ -103,7 +103,6 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
     old = json.loads(path.read_text()) if path.exists() else {}
     rows = [{"loadavg_at_end": old["loadavg_at_end"], **r} if "loadavg_at_end" in old else r
             for r in old.get("rows", [])]
-    commands = list(old.get("commands", [old["command"]] if "command" in old else []))
     command = (f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
                f"scripts/print_size_bench.py memory --sizes {' '.join(sizes)} --budget {budget} --steps {steps}")
     for spec in sizes:
@@ -114,23 +113,24 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
         row = json.loads(out.stdout.strip().splitlines()[-1])
         with open("/proc/loadavg") as f:
             row["loadavg_at_end"] = f.read().split()[:3]
+        row["command"] = command
         rows = [r for r in rows if (max(r["size"]), r["budget"]) != (size, size_budget)] + [row]
         print(f"{size:>5} px {row['size'][1]}x{row['size'][0]}: peak RSS {row['peak_rss_bytes'] / 2**30:.2f} GiB "
               f"(modelled {row['modelled_peak_bytes'] / 2**30:.2f}, whole {row['modelled_whole_bytes'] / 2**30:.2f}) "
               f"tile {row['tile']} pairs {row['pairs_planned']} tiles/step {row['tiles_per_step']} "
               f"s/step {row['seconds_per_step']}", flush=True)
         # Written after every size: a size takes up to an hour here, and a later one may be interrupted.
-        _write_memory(path, commands + [command], rows)
+        _write_memory(path, rows)
     print(f"wrote {path}")
 
 
-def _write_memory(path: Path, commands: list[str], rows: list[dict[str, Any]]) -> None:
+def _write_memory(path: Path, rows: list[dict[str, Any]]) -> None:
     PERF.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "what": "peak RSS (VmHWM) of a fresh process, default Config single-scale (start_size none), "
                 "each row's steps and max_memory, bundled inputs, real VGG19, CPU; floor_bytes: the least "
-                "budget the size accepts",
-        "commands": commands, "rows": sorted(rows, key=lambda r: (max(r["size"]), r["budget_bytes"]))},
+                "budget the size accepts; command: what measured the row",
+        "rows": sorted(rows, key=lambda r: (max(r["size"]), r["budget_bytes"]))},
         indent=1) + "\n")
 
 
