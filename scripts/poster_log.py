@@ -1,0 +1,116 @@
+"""Per-scale figures of a long print-size run, from its ``--print-every 1`` log.
+
+    PYTHONPATH=src python scripts/poster_log.py out/print/poster_6000.log --json docs/perf/poster_6000_cpu.json
+
+A poster takes hours here and is resumed across sessions (``impasto resume``), so its log holds several
+processes. Each step line gives ``t=``, the engine's optimisation seconds, which a resumed run continues
+from its checkpoint: the last ``t`` is the run's optimisation time whatever the interruptions (steps redone
+after a kill are not counted twice). Seconds per step are the median of a scale's ``t`` differences, so a
+step that spans a pause or a resume does not move them. Where the processes ran under ``/usr/bin/time -v``,
+its peak RSS and wall clock are read too (a killed process writes none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STEP = re.compile(r"^step\s+(\d+)/(\d+) (\d+)x(\d+)(?: tiles=(\d+))? t=([\d.]+)s")
+RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+WALL = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)")
+
+
+@dataclass(frozen=True)
+class Scale:
+    width: int
+    height: int
+    steps: int
+    tiles_min: int
+    tiles_max: int
+    seconds_per_step: float | None  # None for a scale with one step logged
+
+
+@dataclass(frozen=True)
+class Summary:
+    steps_logged: int
+    steps_total: int
+    finished: bool
+    processes: int  # runs that wrote step lines: the first and each resume
+    optimisation_seconds: float
+    scales: list[Scale]
+    peak_rss_bytes: int | None  # the largest of the processes that reported one
+    wall_seconds_reported: list[float]  # /usr/bin/time's wall clock of each process that ended normally
+
+
+def summarise(text: str) -> Summary:
+    steps: dict[int, tuple[int, int, int, float]] = {}  # step -> (w, h, tiles, t); a redone step's last line wins
+    total, processes, last = 0, 0, None
+    rss: list[int] = []
+    walls: list[float] = []
+    for line in text.splitlines():
+        if m := STEP.match(line):
+            n = int(m[1])
+            total = int(m[2])
+            if last is None or n <= last:
+                processes += 1
+            last = n
+            steps[n] = (int(m[3]), int(m[4]), int(m[5] or 0), float(m[6]))
+        elif m := RSS.search(line):
+            rss.append(int(m[1]) * 1024)
+        elif m := WALL.search(line):
+            walls.append(int(m[1] or 0) * 3600 + int(m[2]) * 60 + float(m[3]))
+    if not steps:
+        raise ValueError("no step lines: was the run started with --print-every 1?")
+    order = sorted(steps)
+    scales: list[Scale] = []
+    group: list[int] = []
+    for n in order + [-1]:
+        if group and (n == -1 or steps[n][:2] != steps[group[0]][:2]):
+            w, h = steps[group[0]][:2]
+            tiles = [steps[k][2] for k in group]
+            # a step's seconds are its t less the previous step's; only steps whose predecessor was logged
+            deltas = [steps[k][3] - steps[k - 1][3] for k in group if k - 1 in steps]
+            if group[0] - 1 in steps and steps[group[0] - 1][:2] != (w, h):
+                deltas = deltas[1:]  # the scale's first step also resizes and builds targets
+            scales.append(Scale(w, h, len(group), min(tiles), max(tiles),
+                                round(statistics.median(deltas), 1) if deltas else None))
+            group = []
+        if n != -1:
+            group.append(n)
+    return Summary(steps_logged=len(order), steps_total=total, finished=order[-1] == total and len(order) == total,
+                   processes=processes, optimisation_seconds=steps[order[-1]][3], scales=scales,
+                   peak_rss_bytes=max(rss) if rss else None, wall_seconds_reported=walls)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("log", type=Path)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args(argv)
+    try:
+        s = summarise(a.log.read_text(errors="replace"))
+    except (OSError, ValueError) as e:
+        print(f"poster_log: {a.log}: {e}")
+        return 2
+    print("| scale | steps | tiles per step | s/step (median) |\n|---|---:|---|---:|")
+    for sc in s.scales:
+        tiles = "none" if sc.tiles_max == 0 else f"{sc.tiles_min} to {sc.tiles_max}"
+        per = "" if sc.seconds_per_step is None else f"{sc.seconds_per_step:.1f}"
+        print(f"| {sc.width} × {sc.height} | {sc.steps} | {tiles} | {per} |")
+    state = "finished" if s.finished else f"unfinished: {s.steps_logged} of {s.steps_total} steps"
+    rss = "not reported" if s.peak_rss_bytes is None else f"{s.peak_rss_bytes / 2**30:.2f} GiB"
+    print(f"{state}; {s.processes} process(es); optimisation {s.optimisation_seconds:.0f} s "
+          f"({s.optimisation_seconds / 3600:.2f} h); peak RSS {rss}")
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps({"log": str(a.log), **asdict(s)}, indent=1) + "\n")
+        print(f"wrote {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
