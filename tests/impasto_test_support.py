@@ -112,3 +112,17 @@ def as_unprivileged(fn: Callable[[], None]) -> None:
         report = fh.read().decode(errors="replace")
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, f"as uid {NOBODY}:\n{report}"
+
+
+def tight_budget(images: tuple[Path, Path]) -> str:
+    """A budget that holds the 96x128 test picture (``small_images``, 128 px, the layers of
+    ``tests/tiling/test_cli_tiles.py``) only in tiles of 32-48 px."""
+    from impasto.config import Config
+    from impasto.engine import StyleTransfer
+    from impasto.tiling.memory import estimate_tiled
+
+    cfg = Config(size=128, start_size=None, device="cpu", lbfgs_history=3, content_layers=("relu2_2",),
+                 style_layers=("relu1_1", "relu2_1", "relu3_1"))
+    st = StyleTransfer(images[0], [images[1]], cfg, weights=tiny_vgg())
+    est = estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, 32, 12).total
+    return f"{est + st.process_overhead()}B"

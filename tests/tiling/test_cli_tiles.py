@@ -12,9 +12,8 @@ import torch
 from impasto import cli, engine
 from impasto.config import Config
 from impasto.engine import StyleTransfer
-from impasto.tiling.memory import estimate_tiled
 from impasto.vgg import VGGWeights
-from impasto_test_support import tiny_vgg
+from impasto_test_support import tight_budget, tiny_vgg
 
 LAYERS = ["--content-layers", "relu2_2", "--style-layers", "relu1_1,relu2_1,relu3_1"]
 ARGS = ["--size", "128", "--start-size", "none", "--device", "cpu", "-q", "--lbfgs-history", "3", *LAYERS]
@@ -23,15 +22,6 @@ ARGS = ["--size", "128", "--start-size", "none", "--device", "cpu", "-q", "--lbf
 @pytest.fixture(autouse=True)
 def _tiny_network(monkeypatch: pytest.MonkeyPatch, tiny_weights: Callable[..., VGGWeights]) -> None:
     monkeypatch.setattr(engine, "load_weights", lambda path=None, fmt="auto": tiny_weights())
-
-
-def tight_budget(images: tuple[Path, Path]) -> str:
-    """A budget that holds the 96x128 test picture only in tiles of 32-48 px."""
-    cfg = Config(size=128, start_size=None, device="cpu", lbfgs_history=3, content_layers=("relu2_2",),
-                 style_layers=("relu1_1", "relu2_1", "relu3_1"))
-    st = StyleTransfer(images[0], [images[1]], cfg, weights=tiny_vgg())
-    est = estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, 32, 12).total
-    return f"{est + st.process_overhead()}B"
 
 
 def test_print_every_line_shows_the_tiles_of_a_tiled_step(small_images: tuple[Path, Path], tmp_path: Path,

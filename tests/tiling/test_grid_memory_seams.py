@@ -18,7 +18,7 @@ from impasto.tiling.memory import (
     plan_scale,
     target_bytes,
 )
-from impasto.tiling.seams import seam_figure
+from impasto.tiling.seams import energy_profiles, seam_figure
 from impasto.units import format_bytes, parse_memory
 from impasto.vgg import VGGFeatures
 from impasto_test_support import tiny_vgg
@@ -190,3 +190,20 @@ def test_seam_figure_sees_a_step_and_a_smear(seed: int) -> None:
     assert seam_figure(_with_seams(img, 0.1), [96, 160], [96, 160]).ratio == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ValueError):
         seam_figure(img, [], [])
+
+
+def test_seam_figure_known_values_from_profiles() -> None:
+    # rows i*i, constant along a row: down differences 1, 3, 5 (squared 1, 9, 25, five per row), none across
+    img = (torch.arange(4.0) ** 2).view(1, 4, 1).expand(1, 4, 5)
+    prof = energy_profiles(img.unsqueeze(0))
+    assert prof.down.tolist() == [5.0, 45.0, 125.0] and prof.across.tolist() == [0.0] * 4
+    fig = seam_figure(prof, [2], [])
+    # band: the difference crossing row 2 (9 per pixel, 5 of them); interior: 5 + 125 over 10 down and
+    # 16 zeros across
+    assert (fig.band, fig.band_count, fig.interior_count) == (9.0, 5, 26)
+    assert fig.interior == pytest.approx(130 / 26) and fig.ratio == pytest.approx(9 / 5)
+    assert seam_figure(img, [2], []) == fig
+    # a step at every 64th row and column of a texture is the profile's largest difference
+    tex = energy_profiles(_with_seams(_texture(3, n=192), 0.05)[:, :, :160])
+    assert (tex.height, tex.width) == (192, 160)
+    assert int(tex.down.argmax()) in (63, 127) and int(tex.across.argmax()) in (63, 127)
