@@ -5,8 +5,11 @@
 A poster takes hours here and is resumed across sessions (``impasto resume``), so its log holds several
 processes. Each step line gives ``t=``, the engine's optimisation seconds, which a resumed run continues
 from its checkpoint: the last ``t`` is the run's optimisation time whatever the interruptions (steps redone
-after a kill are not counted twice). Seconds per step are the median of a scale's ``t`` differences, so a
-step that spans a pause or a resume does not move them. Where the processes ran under ``/usr/bin/time -v``,
+after a kill are not counted twice). The engine's clock is wall time, so a run paused
+(``kill -STOP``, to keep another job off the shared cores) counts the pause: ``--pauses FILE`` lists them,
+a line ``EPOCH pause [why]`` then ``EPOCH resume``, and their sum is reported and taken off. Seconds per
+step are the median of a scale's ``t`` differences, so a step that spans a pause or a resume does not
+move them. Where the processes ran under ``/usr/bin/time -v``,
 its peak RSS and wall clock are read too (a killed process writes none).
 """
 
@@ -39,7 +42,6 @@ class Summary:
     steps_logged: int
     steps_total: int
     finished: bool
-    processes: int  # runs that wrote step lines: the first and each resume
     optimisation_seconds: float
     scales: list[Scale]
     peak_rss_bytes: int | None  # the largest of the processes that reported one
@@ -48,16 +50,13 @@ class Summary:
 
 def summarise(text: str) -> Summary:
     steps: dict[int, tuple[int, int, int, float]] = {}  # step -> (w, h, tiles, t); a redone step's last line wins
-    total, processes, last = 0, 0, None
+    total = 0
     rss: list[int] = []
     walls: list[float] = []
     for line in text.splitlines():
         if m := STEP.match(line):
             n = int(m[1])
             total = int(m[2])
-            if last is None or n <= last:
-                processes += 1
-            last = n
             steps[n] = (int(m[3]), int(m[4]), int(m[5] or 0), float(m[6]))
         elif m := RSS.search(line):
             rss.append(int(m[1]) * 1024)
@@ -82,19 +81,48 @@ def summarise(text: str) -> Summary:
         if n != -1:
             group.append(n)
     return Summary(steps_logged=len(order), steps_total=total, finished=order[-1] == total and len(order) == total,
-                   processes=processes, optimisation_seconds=steps[order[-1]][3], scales=scales,
+                   optimisation_seconds=steps[order[-1]][3], scales=scales,
                    peak_rss_bytes=max(rss) if rss else None, wall_seconds_reported=walls)
+
+
+def paused_seconds(text: str) -> float:
+    """The total of a pauses file's ``EPOCH pause`` .. ``EPOCH resume`` spans."""
+    total, since = 0.0, None
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 2 or parts[1] not in ("pause", "resume"):
+            raise ValueError(f"line {n}: expected 'EPOCH pause|resume ...'")
+        at = float(parts[0])
+        if parts[1] == "pause":
+            if since is not None:
+                raise ValueError(f"line {n}: a pause inside a pause")
+            since = at
+        else:
+            if since is None or at < since:
+                raise ValueError(f"line {n}: a resume without its pause")
+            total, since = total + at - since, None
+    if since is not None:
+        raise ValueError("the last pause has no resume")
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("log", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--pauses", type=Path, help="lines 'EPOCH pause [why]' and 'EPOCH resume'")
     a = ap.parse_args(argv)
     try:
         s = summarise(a.log.read_text(errors="replace"))
     except (OSError, ValueError) as e:
         print(f"poster_log: {a.log}: {e}")
+        return 2
+    try:
+        paused = paused_seconds(a.pauses.read_text()) if a.pauses else 0.0
+    except (OSError, ValueError) as e:
+        print(f"poster_log: {a.pauses}: {e}")
         return 2
     print("| scale | steps | tiles per step | s/step (median) |\n|---|---:|---|---:|")
     for sc in s.scales:
@@ -103,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {sc.width} × {sc.height} | {sc.steps} | {tiles} | {per} |")
     state = "finished" if s.finished else f"unfinished: {s.steps_logged} of {s.steps_total} steps"
     rss = "not reported" if s.peak_rss_bytes is None else f"{s.peak_rss_bytes / 2**30:.2f} GiB"
-    print(f"{state}; {s.processes} process(es); optimisation {s.optimisation_seconds:.0f} s "
-          f"({s.optimisation_seconds / 3600:.2f} h); peak RSS {rss}")
+    net = s.optimisation_seconds - paused
+    print(f"{state}; optimisation {net:.0f} s ({net / 3600:.2f} h; the engine's "
+          f"clock {s.optimisation_seconds:.0f} s less {paused:.0f} s paused); peak RSS {rss}")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"log": str(a.log), **asdict(s)}, indent=1) + "\n")
+        a.json.write_text(json.dumps({"log": str(a.log), **asdict(s), "paused_seconds": paused,
+                                        "optimisation_seconds_less_pauses": net}, indent=1) + "\n")
         print(f"wrote {a.json}")
     return 0
 

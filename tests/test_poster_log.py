@@ -42,7 +42,7 @@ LOG = "\n".join([
 
 def test_summary_of_a_resumed_log() -> None:
     s = _script().summarise(LOG)
-    assert (s.steps_logged, s.steps_total, s.finished, s.processes) == (7, 7, True, 2)
+    assert (s.steps_logged, s.steps_total, s.finished) == (7, 7, True)
     assert s.optimisation_seconds == 23.0
     small, big = s.scales
     assert (small.width, small.height, small.steps, small.tiles_max, small.seconds_per_step) == (20, 10, 3, 0, 1.0)
@@ -58,11 +58,30 @@ def test_unfinished_log_and_json(tmp_path: Path) -> None:
     out = tmp_path / "perf" / "poster.json"
     r = subprocess.run([sys.executable, str(SCRIPT), str(log), "--json", str(out)],
                        capture_output=True, text=True, check=True)
-    assert "unfinished: 5 of 7 steps; 1 process(es); optimisation 13 s" in r.stdout
+    assert "unfinished: 5 of 7 steps; optimisation 13 s (0.00 h; the engine's clock 13 s less 0 s paused)" in r.stdout
     assert "peak RSS not reported" in r.stdout
     data = json.loads(out.read_text())
     assert data["finished"] is False and data["peak_rss_bytes"] is None
     assert [sc["seconds_per_step"] for sc in data["scales"]] == [1.0, 4.0]
+
+
+def test_pauses_are_taken_off_and_a_bad_pauses_file_is_refused(tmp_path: Path) -> None:
+    mod = _script()
+    assert mod.paused_seconds("100 pause CI\n160 resume\n\n200 pause tests\n230.5 resume\n") == 90.5
+    log, pauses = tmp_path / "poster.log", tmp_path / "pauses.log"
+    log.write_text(LOG + "\n")
+    pauses.write_text("1000 pause CI\n1010 resume\n")
+    out = tmp_path / "p.json"
+    r = subprocess.run([sys.executable, str(SCRIPT), str(log), "--pauses", str(pauses), "--json", str(out)],
+                       capture_output=True, text=True, check=True)
+    said = "finished; optimisation 13 s (0.00 h; the engine's clock 23 s less 10 s paused); peak RSS 2.00 GiB"
+    assert said in r.stdout
+    assert json.loads(out.read_text())["optimisation_seconds_less_pauses"] == 13.0
+    for bad in ("1000 pause\n", "1000 resume\n", "1000 pause\n1001 pause\n1002 resume\n", "1000 stop\n"):
+        pauses.write_text(bad)
+        r = subprocess.run([sys.executable, str(SCRIPT), str(log), "--pauses", str(pauses)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and len(r.stdout.strip().splitlines()) == 1, (bad, r.stdout)
 
 
 def test_a_log_without_step_lines_is_one_line_and_exit_2(tmp_path: Path) -> None:
