@@ -4,9 +4,12 @@ conftest.py, so ``from conftest import`` would be ambiguous."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -126,3 +129,15 @@ def tight_budget(images: tuple[Path, Path]) -> str:
     st = StyleTransfer(images[0], [images[1]], cfg, weights=tiny_vgg())
     est = estimate_tiled(st.model, st.content_layers, st.style_layers, 96, 128, 3, 32, 12).total
     return f"{est + st.process_overhead()}B"
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/NAME.py`` as a module (the scripts are not a package). Registered in ``sys.modules``
+    under its name, where a dataclass of the script looks its module up."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

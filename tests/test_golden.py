@@ -14,7 +14,6 @@ commit.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -23,15 +22,11 @@ import pytest
 import torch
 
 from impasto import presets
-from impasto_test_support import REPO_ROOT
+from impasto_test_support import load_script
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_golden", REPO_ROOT / "scripts" / "make_golden.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("make_golden")
 
 
 MAKE_GOLDEN = _script()

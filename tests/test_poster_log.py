@@ -3,24 +3,20 @@ per step skip its first step, and /usr/bin/time's peak RSS is read where a proce
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
+from impasto_test_support import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "poster_log.py"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("poster_log", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["poster_log"] = mod  # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("poster_log")
 
 
 def _step(n: int, size: str, t: float, tiles: int = 0) -> str:

@@ -3,7 +3,6 @@ hair is named, each met by a hair is not."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,17 +10,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from impasto_test_support import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "protocol_table.py"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("protocol_table", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["protocol_table"] = mod  # its dataclass looks its module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("protocol_table")
 
 
 REF = {"texture": 0.10, "cnn": -0.20, "color": 0.00, "structure": 0.70, "vgg_content": 0.60, "copied": 0.0,

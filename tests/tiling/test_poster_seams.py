@@ -3,7 +3,6 @@ grids that are never tile borders."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from collections.abc import Callable
@@ -18,17 +17,13 @@ from impasto import cli, engine
 from impasto.tiling.grid import TileSchedule
 from impasto.tiling.seams import energy_profiles
 from impasto.vgg import VGGWeights
-from impasto_test_support import tight_budget
+from impasto_test_support import load_script, tight_budget
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "poster_seams.py"
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("poster_seams", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("poster_seams")
 
 
 def _texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
