@@ -134,7 +134,7 @@ def tight_budget(images: tuple[Path, Path]) -> str:
 def load_script(name: str) -> ModuleType:
     """``scripts/NAME.py`` as a module (the scripts are not a package). Registered in ``sys.modules``
     under its name, where a dataclass of the script looks its module up."""
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    path = REPO_ROOT / "scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
