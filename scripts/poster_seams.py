@@ -24,16 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from impasto.config import Config
 from impasto.engine import StyleTransfer
 from impasto.errors import ImpastoError
 from impasto.io import load_image, read_metadata, save_image
 from impasto.tiling.grid import TileSchedule, alignment
 from impasto.tiling.seams import EnergyProfiles, energy_profiles, seam_figure
-
-Image.MAX_IMAGE_PIXELS = 80_000_000  # a 6000 x 4000 print is 24 Mpx: above Pillow's warning, well below this
 
 
 def grid_borders(schedule: TileSchedule, k: int) -> tuple[list[int], list[int]]:
