@@ -18,6 +18,10 @@ Implementations:
 - :class:`RayExecutor`: the same with Ray actors (``ray.init`` first, or a local Ray is started with the
   ``impasto`` under this process shipped as a ``py_modules`` runtime_env, as batch's Ray backend does).
 
+Messages are pickled over ``multiprocessing.Pipe`` pairs the parent creates before it spawns each worker:
+an anonymous socket pair that only the two processes hold, never a file or a port, so nothing another
+user or a planted file controls is ever unpickled.
+
 Workers receive only the crops of their tiles (copied, on the CPU), the pickled :class:`TileSpec`, and in
 pass 2 the fixed style gradients and content targets of their tiles; the central process keeps the
 pixels, the optimiser and the sums. Per evaluation each worker receives about (1 + halo overhead) / N of
