@@ -95,3 +95,35 @@ def test_checkpoint_file_round_trip_and_refusals(
     state = dict(loaded.state, version="0.0.1")
     with pytest.raises(ImpastoError, match=f"saved by impasto 0.0.1, this is {__version__}"):
         StyleTransfer(content, [content], BASE, weights=tiny_weights()).load_state_dict(state)
+
+
+def test_the_streamed_file_keeps_its_layout_and_a_buffered_one_still_loads(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights], tmp_path: Path
+) -> None:
+    import hashlib
+    import io
+
+    from impasto.checkpoint import CHECKPOINT_FORMAT, MAGIC
+
+    content, style = small_images
+    st = StyleTransfer(content, [style], BASE, weights=tiny_weights())
+    ckpt = tmp_path / "run.ckpt"
+    for ev in st.run():
+        if ev.step == 3:
+            save_checkpoint(ckpt, st, content=content, styles=[style])
+            break
+    data = ckpt.read_bytes()
+    head = len(MAGIC)
+    assert data.startswith(MAGIC) and data[head + 64 : head + 65] == b"\n"
+    assert data[head : head + 64] == hashlib.sha256(data[head + 65 :]).hexdigest().encode("ascii")
+    # A checkpoint serialised whole in memory first (how impasto wrote them before they were streamed,
+    # e.g. a print resumed across sessions) reads the same.
+    loaded = load_checkpoint(ckpt)
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "version": __version__, "config": loaded.config.to_dict(),
+                "content": loaded.content, "styles": list(loaded.styles), "sha256": list(loaded.sha256),
+                "state": loaded.state, "extra": {}}, buf)
+    old = tmp_path / "buffered.ckpt"
+    old.write_bytes(MAGIC + hashlib.sha256(buf.getvalue()).hexdigest().encode("ascii") + b"\n" + buf.getvalue())
+    again = load_checkpoint(old)
+    assert again.step == 3 and torch.equal(again.state["pixels"], loaded.state["pixels"])

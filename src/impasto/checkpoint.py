@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import torch
 
@@ -92,21 +92,67 @@ def save_checkpoint(
         "state": st.state_dict(copy=False),
         "extra": _plain(dict(extra or {}), "extra"),
     }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    body = buf.getbuffer()
-    digest = hashlib.sha256(body).hexdigest().encode("ascii")
-
     def write(fh: BinaryIO) -> None:
+        # Streamed: a print's state is gigabytes, and a copy of it in memory would break its budget. The
+        # digest's place is reserved and filled in once the body has gone through the hash.
         fh.write(MAGIC)
-        fh.write(digest + b"\n")
-        fh.write(body)
+        at = fh.tell()
+        fh.write(b"0" * 64 + b"\n")
+        hashing = _HashingWriter(fh)
+        torch.save(payload, cast(IO[bytes], hashing))
+        fh.seek(at)
+        fh.write(hashing.hexdigest().encode("ascii"))
+        fh.seek(0, io.SEEK_END)
 
     return atomic_write(path, write)
 
 
-def _read(path: str | os.PathLike[str]) -> bytes:
-    """The file's bytes, refusing what is not a regular file before opening it (a FIFO would block)."""
+class _HashingWriter:
+    """A write-only stream that hashes what passes through it to ``fh``."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh, self._hash = fh, hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self._hash.update(data)
+        return self._fh.write(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class _Window(io.RawIOBase):
+    """The part of ``fh`` from ``start`` on, as a seekable stream of its own (the body after the header),
+    so ``torch.load`` reads tensors from the file without a copy of the whole body in memory."""
+
+    def __init__(self, fh: BinaryIO, start: int) -> None:
+        self._fh, self._start = fh, start
+        fh.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._fh.readinto(b)  # type: ignore[attr-defined, no-any-return]
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos += self._start
+        return self._fh.seek(pos, whence) - self._start
+
+    def tell(self) -> int:
+        return self._fh.tell() - self._start
+
+
+def _open(path: str | os.PathLike[str]) -> BinaryIO:
+    """The file opened for reading, refusing what is not a regular file before opening it (a FIFO would
+    block)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -116,27 +162,36 @@ def _read(path: str | os.PathLike[str]) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         raise ImpastoError(f"checkpoint {path} is not a regular file")
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return open(path, "rb")
     except OSError as e:
         raise ImpastoError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
 
 
 def _payload(path: str | os.PathLike[str]) -> dict[str, Any]:
-    data = _read(path)
-    if not data.startswith(MAGIC):
-        if data.startswith(b"PK"):
+    with _open(path) as fh:
+        try:
+            return _payload_of(path, fh)
+        except OSError as e:
+            raise ImpastoError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
+
+
+def _payload_of(path: str | os.PathLike[str], fh: BinaryIO) -> dict[str, Any]:
+    head = len(MAGIC)
+    start = fh.read(head + 65)
+    if not start.startswith(MAGIC):
+        if start.startswith(b"PK"):
             raise ImpastoError(f"checkpoint {path} was written by an earlier impasto (format 1): it cannot be "
                                "resumed; start the run again")
         raise ImpastoError(f"{path} is not an impasto checkpoint")
-    head = len(MAGIC)
-    digest, body = data[head:head + 64], memoryview(data)[head + 65:]
-    if data[head + 64:head + 65] != b"\n" or hashlib.sha256(body).hexdigest().encode("ascii") != digest:
+    digest, body_hash = start[head:head + 64], hashlib.sha256()
+    for chunk in iter(lambda: fh.read(1 << 24), b""):
+        body_hash.update(chunk)
+    if start[head + 64:head + 65] != b"\n" or body_hash.hexdigest().encode("ascii") != digest:
         raise ImpastoError(f"checkpoint {path} is damaged (its checksum does not match): it cannot be resumed")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+            payload = torch.load(cast(IO[bytes], _Window(fh, head + 65)), map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, KeyError, TypeError, AttributeError,
             IndexError, RecursionError, MemoryError) as e:
         first = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
