@@ -64,16 +64,23 @@ def test_stopped_and_resumed_run_is_bit_identical(
     assert torch.equal(image, whole)
 
 
+def _checkpoint_at(step: int, images: tuple[Path, Path], weights: VGGWeights, ckpt: Path,
+                   extra: dict[str, str] | None = None) -> Path:
+    """A BASE run on ``images`` stopped after ``step`` steps, its checkpoint written to ``ckpt``."""
+    content, style = images
+    st = StyleTransfer(content, [style], BASE, weights=weights)
+    for ev in st.run():
+        if ev.step == step:
+            save_checkpoint(ckpt, st, content=content, styles=[style], extra=extra)
+            break
+    return ckpt
+
+
 def test_checkpoint_file_round_trip_and_refusals(
     small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights], tmp_path: Path
 ) -> None:
     content, style = small_images
-    st = StyleTransfer(content, [style], BASE, weights=tiny_weights())
-    ckpt = tmp_path / "run.ckpt"
-    for ev in st.run():
-        if ev.step == 5:
-            save_checkpoint(ckpt, st, content=content, styles=[style], extra={"output": "x.png"})
-            break
+    ckpt = _checkpoint_at(5, small_images, tiny_weights(), tmp_path / "run.ckpt", {"output": "x.png"})
     loaded = load_checkpoint(ckpt)
     assert loaded.step == 5 and loaded.extra == {"output": "x.png"} and loaded.config == BASE
     resumed, _ = resume(ckpt, weights=tiny_weights())
@@ -106,12 +113,7 @@ def test_the_streamed_file_keeps_its_layout_and_a_buffered_one_still_loads(
     from impasto.checkpoint import CHECKPOINT_FORMAT, MAGIC
 
     content, style = small_images
-    st = StyleTransfer(content, [style], BASE, weights=tiny_weights())
-    ckpt = tmp_path / "run.ckpt"
-    for ev in st.run():
-        if ev.step == 3:
-            save_checkpoint(ckpt, st, content=content, styles=[style])
-            break
+    ckpt = _checkpoint_at(3, small_images, tiny_weights(), tmp_path / "run.ckpt")
     data = ckpt.read_bytes()
     head = len(MAGIC)
     assert data.startswith(MAGIC) and data[head + 64 : head + 65] == b"\n"
