@@ -46,6 +46,7 @@ from impasto.optim import (
 )
 from impasto.optim.factory import adam_state, carry_adam_state, release
 from impasto.tiling import TiledObjective, check_tileable
+from impasto.tiling.allocator import bound_allocator, relax_allocator
 from impasto.tiling.cost import (
     COMMITTED_RATE,
     GIVEN_RATE,
@@ -176,6 +177,7 @@ class StyleTransfer:
         self._stop_reason = "steps"
         self._loaded: dict[str, Any] | None = None
         self._tiled: TiledObjective | None = None
+        self._allocator_bound = False
         self.initial: Tensor
         """The first scale's start, [1, 3, H, W] in [0, 1]."""
         if init_image is not None:
@@ -450,6 +452,18 @@ class StyleTransfer:
             yield from self._run(image_every)
         finally:
             self.close_workers()
+            self._bound_allocator(False)
+
+    def _bound_allocator(self, tiled: bool) -> None:
+        """A tiled scale on the CPU runs with the C allocator returning freed blocks at once (see
+        :mod:`impasto.tiling.allocator`: otherwise the heap keeps what the tiles free and the process
+        outgrows its budget); other scales, and whatever runs after, with its fast default."""
+        want = tiled and self.device.type == "cpu"
+        if want and not self._allocator_bound:
+            self._allocator_bound = bound_allocator()
+        elif not want and self._allocator_bound:
+            relax_allocator()
+            self._allocator_bound = False
 
     def _tile_executor(self) -> Any:
         """The executor of ``Config.devices`` (started at the first tiled scale, kept until the run ends;
@@ -485,6 +499,7 @@ class StyleTransfer:
             size = self.sizes[si]
             plan = self._plans.get(size)
             objective: Objective | TiledObjective
+            self._bound_allocator(plan is not None and plan.tile is not None)
             if plan is None or plan.tile is None:
                 self._tiled = None
                 self.model.checkpointing = cfg.wants_recompute(self.device.type, self.model.activation_mib(*size))

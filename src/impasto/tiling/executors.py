@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from impasto.errors import ImpastoError
+from impasto.tiling.allocator import bound_allocator
 from impasto.tiling.grid import Box, Tile
 from impasto.tiling.objective import Stats, StyleGradient, TileSpec, sum_statistics, tile_backward, tile_statistics
 from impasto.vgg import VGGFeatures
@@ -174,6 +175,8 @@ class _Worker:
         if threads > 0:
             torch.set_num_threads(threads)
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            bound_allocator()  # a worker only ever runs tiles (see impasto.tiling.allocator)
         self.model: VGGFeatures = _model_from_blob(blob).to(self.device)
 
     def run(self, op: str, checkpointing: bool, args: tuple[Any, ...]) -> Any:
