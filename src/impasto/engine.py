@@ -68,6 +68,11 @@ about one grey level at the defaults. torch's own first step stalls some runs of
 after 13 steps on a scale that had stalled and as low as 0.25 after 25 (``scripts/first_step_stall.py``,
 ``docs/quality.md``)."""
 
+BOUND_FRACTION = 0.75
+"""A whole-image scale modelled at this fraction of ``max_memory`` or more runs with the allocator bound
+(:mod:`impasto.tiling.allocator`) as tiled scales do: the model counts live tensors, and the heap's
+retention is of their order (a 1699 px whole scale modelled at 5.7 GiB peaked at 5.9 GiB resident)."""
+
 
 @dataclass
 class Progress:
@@ -452,13 +457,15 @@ class StyleTransfer:
             yield from self._run(image_every)
         finally:
             self.close_workers()
-            self._bound_allocator(False)
+            self._bound_allocator(None)
 
-    def _bound_allocator(self, tiled: bool) -> None:
-        """A tiled scale on the CPU runs with the C allocator returning freed blocks at once (see
-        :mod:`impasto.tiling.allocator`: otherwise the heap keeps what the tiles free and the process
-        outgrows its budget); other scales, and whatever runs after, with its fast default."""
-        want = tiled and self.device.type == "cpu"
+    def _bound_allocator(self, plan: ScalePlan | None) -> None:
+        """A scale on the CPU that the budget binds (tiled, or modelled at :data:`BOUND_FRACTION` of the
+        budget or more) runs with the C allocator returning freed blocks at once (see
+        :mod:`impasto.tiling.allocator`: otherwise the heap keeps what was freed and the process outgrows
+        its budget); other scales, and whatever runs after, with its faster default."""
+        binds = plan is not None and (plan.tiled or plan.peak >= BOUND_FRACTION * plan.budget)
+        want = binds and self.device.type == "cpu"
         if want and not self._allocator_bound:
             self._allocator_bound = bound_allocator()
         elif not want and self._allocator_bound:
@@ -499,7 +506,7 @@ class StyleTransfer:
             size = self.sizes[si]
             plan = self._plans.get(size)
             objective: Objective | TiledObjective
-            self._bound_allocator(plan is not None and plan.tile is not None)
+            self._bound_allocator(plan)
             if plan is None or plan.tile is None:
                 self._tiled = None
                 self.model.checkpointing = cfg.wants_recompute(self.device.type, self.model.activation_mib(*size))
