@@ -10,7 +10,9 @@ after a kill are not counted twice). The engine's clock is wall time, so a run p
 a line ``EPOCH pause [why]`` then ``EPOCH resume``, and their sum is reported and taken off. Seconds per
 step are the median of a scale's ``t`` differences, so a step that spans a pause or a resume does not
 move them. Where the processes ran under ``/usr/bin/time -v``,
-its peak RSS and wall clock are read too (a killed process writes none).
+its peak RSS and wall clock are read too (a killed process writes none). ``--memwatch FILE`` reads a
+``scripts/poster_memwatch.sh`` log for each scale's peak RSS (whose resets make /usr/bin/time's peak
+that of the last scale only).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import argparse
 import json
 import re
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 STEP = re.compile(r"^step\s+(\d+)/(\d+) (\d+)x(\d+)(?: tiles=(\d+))? t=([\d.]+)s")
 RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+WATCH = re.compile(r"^\d+ pid=\d+ (?:step +\d+/\d+ (\d+)x(\d+)|SCALE_END prev=(\d+)x(\d+) \S+)"
+                   r".*?VmHWM:=(\d+)")
 WALL = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)")
 
 
@@ -35,6 +39,7 @@ class Scale:
     tiles_min: int
     tiles_max: int
     seconds_per_step: float | None  # None for a scale with one step logged
+    peak_rss_bytes: int | None = None  # from a --memwatch log: this scale's steps and the next one's set-up
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,19 @@ def summarise(text: str) -> Summary:
                    peak_rss_bytes=max(rss) if rss else None, wall_seconds_reported=walls)
 
 
+def scale_peaks(text: str) -> dict[tuple[int, int], int]:
+    """Peak RSS in bytes per scale (width, height) from a ``scripts/poster_memwatch.sh`` log: the largest
+    VmHWM of the lines sampled during the scale and of its SCALE_END line (the peak is reset at each new
+    scale, so a scale's figure also covers the next scale's set-up and first step)."""
+    peaks: dict[tuple[int, int], int] = {}
+    for line in text.splitlines():
+        if m := WATCH.match(line):
+            w, h = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
+            key, kb = (int(w), int(h)), int(m[5])
+            peaks[key] = max(peaks.get(key, 0), kb * 1024)
+    return peaks
+
+
 def paused_seconds(text: str) -> float:
     """The total of a pauses file's ``EPOCH pause`` .. ``EPOCH resume`` spans."""
     total, since = 0.0, None
@@ -113,22 +131,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("log", type=Path)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--pauses", type=Path, help="lines 'EPOCH pause [why]' and 'EPOCH resume'")
+    ap.add_argument("--memwatch", type=Path, help="a scripts/poster_memwatch.sh log: peak RSS per scale")
     a = ap.parse_args(argv)
     try:
         s = summarise(a.log.read_text(errors="replace"))
     except (OSError, ValueError) as e:
         print(f"poster_log: {a.log}: {e}")
         return 2
+    if a.memwatch is not None:
+        try:
+            peaks = scale_peaks(a.memwatch.read_text(errors="replace"))
+        except OSError as e:
+            print(f"poster_log: {a.memwatch}: {e}")
+            return 2
+        s = replace(s, scales=[replace(sc, peak_rss_bytes=peaks.get((sc.width, sc.height))) for sc in s.scales])
     try:
         paused = paused_seconds(a.pauses.read_text()) if a.pauses else 0.0
     except (OSError, ValueError) as e:
         print(f"poster_log: {a.pauses}: {e}")
         return 2
-    print("| scale | steps | tiles per step | s/step (median) |\n|---|---:|---|---:|")
+    print("| scale | steps | tiles per step | s/step (median) | peak RSS |\n|---|---:|---|---:|---:|")
     for sc in s.scales:
         tiles = "none" if sc.tiles_max == 0 else f"{sc.tiles_min} to {sc.tiles_max}"
         per = "" if sc.seconds_per_step is None else f"{sc.seconds_per_step:.1f}"
-        print(f"| {sc.width} × {sc.height} | {sc.steps} | {tiles} | {per} |")
+        peak = "" if sc.peak_rss_bytes is None else f"{sc.peak_rss_bytes / 2**30:.2f} GiB"
+        print(f"| {sc.width} × {sc.height} | {sc.steps} | {tiles} | {per} | {peak} |")
     state = "finished" if s.finished else f"unfinished: {s.steps_logged} of {s.steps_total} steps"
     rss = "not reported" if s.peak_rss_bytes is None else f"{s.peak_rss_bytes / 2**30:.2f} GiB"
     net = s.optimisation_seconds - paused

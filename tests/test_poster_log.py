@@ -87,3 +87,28 @@ def test_a_log_without_step_lines_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert r.returncode == 2
     want = f"poster_log: {log}: no step lines: was the run started with --print-every 1?"
     assert r.stdout.strip().splitlines() == [want]
+
+
+# scripts/poster_memwatch.sh's lines (kB): samples, and at each new scale the peak so far (then reset).
+MEMWATCH = "\n".join([
+    "100 pid=7 step   1/7 20x10 VmHWM:=1048576 VmRSS:=900000 ",
+    "100 pid=7 SCALE_END prev= next=20x10 VmHWM:=1048576 VmRSS:=900000 ",
+    "105 pid=7 step   3/7 20x10 VmHWM:=2097152 VmRSS:=900000 ",
+    "110 pid=7 step   4/7 40x20 tiles=2 VmHWM:=3145728 VmRSS:=3000000 ",
+    "110 pid=7 SCALE_END prev=20x10 next=40x20 tiles=2 VmHWM:=3145728 VmRSS:=3000000 ",
+    "115 pid=8 step   6/7 40x20 tiles=4 VmHWM:=2621440 VmRSS:=2600000 ",
+    "120 pid=8",  # between processes: no step line yet
+])
+
+
+def test_memwatch_peaks_per_scale(tmp_path: Path) -> None:
+    # The 20x10 scale's peak (3 GiB) is its SCALE_END line's: its end, the next scale's set-up and first
+    # step; the 40x20 scale's is the largest of its own samples (3 GiB on its first, 2.5 after a resume).
+    assert _script().scale_peaks(MEMWATCH) == {(20, 10): 3 * 2**30, (40, 20): 3 * 2**30}
+    log, watch = tmp_path / "poster.log", tmp_path / "mem.log"
+    log.write_text(LOG + "\n")
+    watch.write_text("\n".join(MEMWATCH.splitlines()[:3] + MEMWATCH.splitlines()[5:]) + "\n")  # no 4/7 lines
+    r = subprocess.run([sys.executable, str(SCRIPT), str(log), "--memwatch", str(watch)],
+                       capture_output=True, text=True, check=True)
+    assert "| 20 × 10 | 3 | none | 1.0 | 2.00 GiB |" in r.stdout
+    assert "| 40 × 20 | 4 | 2 to 4 | 4.5 | 2.50 GiB |" in r.stdout
