@@ -49,10 +49,15 @@ def _inputs() -> tuple[Path, Path]:
     return Path(default_content_path()), Path(default_style_path())
 
 
-def child(size: int, steps: int, budget: str) -> dict[str, Any]:
-    """One single-scale run in this (fresh) process; its peak RSS."""
+def child(size: int, steps: int, budget: str, allocator: str = "bound") -> dict[str, Any]:
+    """One single-scale run in this (fresh) process; its peak RSS. ``allocator`` glibc: without
+    :func:`impasto.tiling.allocator.bound_allocator`, for the comparison."""
+    import impasto.engine
     from impasto.config import Config
     from impasto.engine import StyleTransfer
+
+    if allocator == "glibc":
+        impasto.engine.bound_allocator = lambda: False  # type: ignore[attr-defined]
 
     content, style = _inputs()
     cfg = Config(size=size, start_size=None, steps=steps, device="cpu", max_memory=budget)
@@ -72,6 +77,7 @@ def child(size: int, steps: int, budget: str) -> dict[str, Any]:
             tiles.append(ev.tiles)
     return {
         "size": list(st.sizes[-1]), "steps": steps, "budget": budget, "budget_bytes": plan.budget,
+        "allocator": allocator,
         "peak_rss_bytes": _hwm(), "peak_rss_after_setup_bytes": hwm_setup,
         "style_layers": list(st.style_layers),
         "tile": plan.tile, "halo": plan.halo, "pairs_planned": plan.pairs, "pairs_filled": max(0, steps - 1),
@@ -96,7 +102,7 @@ def _floor(st: Any) -> dict[str, int]:
             "network_and_pixels": least.network + least.pixels}
 
 
-def memory(sizes: list[str], steps: int, budget: str) -> None:
+def memory(sizes: list[str], steps: int, budget: str, allocator: str = "bound") -> None:
     """``sizes``: long sides, each optionally ``SIZE:BUDGET`` (a size whose floor is above ``budget``).
     Rows are merged into the JSON by (size, budget), so sizes can be measured in separate invocations."""
     path = PERF / "print_size_memory_cpu.json"
@@ -104,17 +110,19 @@ def memory(sizes: list[str], steps: int, budget: str) -> None:
     rows = [{"loadavg_at_end": old["loadavg_at_end"], **r} if "loadavg_at_end" in old else r
             for r in old.get("rows", [])]
     command = (f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} PYTHONPATH=src python "
-               f"scripts/print_size_bench.py memory --sizes {' '.join(sizes)} --budget {budget} --steps {steps}")
+               f"scripts/print_size_bench.py memory --sizes {' '.join(sizes)} --budget {budget} --steps {steps}"
+               + (" --allocator glibc" if allocator == "glibc" else ""))
     for spec in sizes:
         size_s, _, own = spec.partition(":")
         size, size_budget = int(size_s), own or budget
-        out = subprocess.run([sys.executable, __file__, "child", str(size), str(steps), size_budget],
+        out = subprocess.run([sys.executable, __file__, "child", str(size), str(steps), size_budget, allocator],
                              capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         with open("/proc/loadavg") as f:
             row["loadavg_at_end"] = f.read().split()[:3]
         row["command"] = command
-        rows = [r for r in rows if (max(r["size"]), r["budget"]) != (size, size_budget)] + [row]
+        rows = [r for r in rows if (max(r["size"]), r["budget"], r.get("allocator", "bound"))
+                != (size, size_budget, allocator)] + [row]
         print(f"{size:>5} px {row['size'][1]}x{row['size'][0]}: peak RSS {row['peak_rss_bytes'] / 2**30:.2f} GiB "
               f"(modelled {row['modelled_peak_bytes'] / 2**30:.2f}, whole {row['modelled_whole_bytes'] / 2**30:.2f}) "
               f"tile {row['tile']} pairs {row['pairs_planned']} tiles/step {row['tiles_per_step']} "
@@ -235,6 +243,8 @@ def main() -> int:
                    help="long sides, each optionally SIZE:BUDGET (e.g. 6000:7GiB)")
     m.add_argument("--steps", type=int, default=2)
     m.add_argument("--budget", default="4GiB")
+    m.add_argument("--allocator", choices=("bound", "glibc"), default="bound",
+                   help="glibc: without impasto's allocator bound (impasto.tiling.allocator), for the comparison")
     c = sub.add_parser("compare")
     c.add_argument("--size", type=int, default=1024)
     c.add_argument("--steps", type=int, default=4)
@@ -243,11 +253,12 @@ def main() -> int:
     k.add_argument("size", type=int)
     k.add_argument("steps", type=int)
     k.add_argument("budget")
+    k.add_argument("allocator", nargs="?", default="bound")
     args = ap.parse_args()
     if args.cmd == "child":
-        print(json.dumps(child(args.size, args.steps, args.budget)))
+        print(json.dumps(child(args.size, args.steps, args.budget, args.allocator)))
     elif args.cmd == "memory":
-        memory(args.sizes, args.steps, args.budget)
+        memory(args.sizes, args.steps, args.budget, args.allocator)
     else:
         compare(args.size, args.steps, args.init_image)
     return 0
