@@ -71,7 +71,8 @@ after 13 steps on a scale that had stalled and as low as 0.25 after 25 (``script
 BOUND_FRACTION = 0.75
 """A whole-image scale modelled at this fraction of ``max_memory`` or more runs with the allocator bound
 (:mod:`impasto.tiling.allocator`) as tiled scales do: the model counts live tensors, and the heap's
-retention is of their order (a 1699 px whole scale modelled at 5.7 GiB peaked at 5.9 GiB resident)."""
+retention is of their order (the poster's 1699 px whole scale, modelled at 5.7 GiB, peaked at 6.1 GiB
+resident with glibc's defaults: ``docs/perf/poster_6000_cpu_run2.json``)."""
 
 
 @dataclass

@@ -8,14 +8,16 @@ the size of any mapped block freed, up to 32 MiB, so after the first few tiles a
 comes from the heap, and the heap fragments: freed blocks that are never the right size and shape again
 stay resident. The memory model counts live tensors only; a 1800 px scale in 184 px tiles under a
 1.1 GiB budget peaked at 1.7 GiB resident with glibc's defaults and at 0.99 GiB with the threshold fixed
-at 128 KiB (``scripts/memory_phases.py``, ``docs/perf/memory_phases_cpu.json``).
+at 128 KiB (``scripts/memory_phases.py``, ``docs/perf/memory_phases_cpu_{glibc,bound}.json``).
 
 :func:`bound_allocator` fixes the threshold at :data:`TILED_MMAP_THRESHOLD` and returns what the heap
 holds free; :func:`relax_allocator` fixes it at glibc's ceiling (32 MiB, where the dynamic threshold
-ends up in a long run) once no tiled scale is left. A fixed threshold stops glibc adjusting it for the
-rest of the process, which is why relaxing sets the ceiling rather than a default. The cost of the bound
-is a page fault per page of every large tensor allocated (the kernel zeroes fresh pages): 10 to 15 % of a
-512 px whole-image step, which is why it is only set for tiled scales, whose steps are minutes long.
+ends up in a long run) when the engine leaves the scales that need the bound. A fixed threshold stops
+glibc adjusting it for the rest of the process, which is why relaxing sets the ceiling rather than a
+default. The cost of the bound is a fresh mapping, and its page faults, for every large tensor: none
+measurable with 896 px tiles (2048 px: 70.0 s/step bound, 71.1 with glibc's defaults,
+``docs/perf/print_size_memory_cpu.json``), 38 % with 184 px tiles (the 1800 px run above), so the engine
+binds only where the budget binds (see ``impasto.engine.BOUND_FRACTION``).
 
 Other C libraries (musl, macOS) have no ``mallopt``: both functions then do nothing and return False.
 """
