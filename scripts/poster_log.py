@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             print(f"poster_log: {a.memwatch}: {e}")
             return 2
-        s = replace(s, scales=[replace(sc, peak_rss_bytes=peaks.get((sc.width, sc.height))) for sc in s.scales])
+        # The watcher's resets reach /usr/bin/time's figure too: the peak is the largest scale's.
+        s = replace(s, scales=[replace(sc, peak_rss_bytes=peaks.get((sc.width, sc.height))) for sc in s.scales],
+                    peak_rss_bytes=max(peaks.values(), default=None))
     try:
         paused = paused_seconds(a.pauses.read_text()) if a.pauses else 0.0
     except (OSError, ValueError) as e:

@@ -112,3 +112,4 @@ def test_memwatch_peaks_per_scale(tmp_path: Path) -> None:
                        capture_output=True, text=True, check=True)
     assert "| 20 × 10 | 3 | none | 1.0 | 2.00 GiB |" in r.stdout
     assert "| 40 × 20 | 4 | 2 to 4 | 4.5 | 2.50 GiB |" in r.stdout
+    assert r.stdout.rstrip().endswith("peak RSS 2.50 GiB")  # not /usr/bin/time's 2 GiB, which the resets cut
