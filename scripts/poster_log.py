@@ -95,11 +95,17 @@ def scale_peaks(text: str) -> dict[tuple[int, int], int]:
     VmHWM of the lines sampled during the scale and of its SCALE_END line (the peak is reset at each new
     scale, so a scale's figure also covers the next scale's set-up and first step)."""
     peaks: dict[tuple[int, int], int] = {}
+    seen: tuple[int, int] | None = None
     for line in text.splitlines():
         if m := WATCH.match(line):
-            w, h = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
-            key, kb = (int(w), int(h)), int(m[5])
-            peaks[key] = max(peaks.get(key, 0), kb * 1024)
+            if m[1] is not None:
+                key = (int(m[1]), int(m[2]))
+                first, seen = key != seen, key
+                if first:  # sampled before the reset: the peak so far is the scale before's (its SCALE_END)
+                    continue
+            else:
+                key = (int(m[3]), int(m[4]))
+            peaks[key] = max(peaks.get(key, 0), int(m[5]) * 1024)
     return peaks
 
 
