@@ -1,11 +1,12 @@
 """Peak RSS of each phase of a print-size run against the memory model's peak of its scale.
 
-    OMP_NUM_THREADS=2 PYTHONPATH=src python scripts/memory_phases.py --size 2400 --budget 1.6GiB \
-        --json docs/perf/memory_phases_cpu.json
+    OMP_NUM_THREADS=2 PYTHONPATH=src python scripts/memory_phases.py --allocator glibc \
+        --json docs/perf/memory_phases_cpu_glibc.json
 
-Runs the default schedule (``--steps`` per scale, default 3) under ``--budget`` on the bundled inputs,
-writing a checkpoint after every step as the CLI does, and reads the process's peak RSS (``VmHWM``) over
-each phase, resetting it between phases (``/proc/self/clear_refs`` 5, Linux):
+The defaults are the committed runs' (1800 px from 1273 px, 2 steps a scale, 1.1 GiB: the last scale in
+184 px tiles with one L-BFGS pair). Runs that schedule under ``--budget`` on the bundled inputs, writing
+a checkpoint after every step as the CLI does, and reads the process's peak RSS (``VmHWM``) over each
+phase, resetting it between phases (``/proc/self/clear_refs`` 5, Linux):
 
 - ``set-up``: building a scale's objective (its targets), the previous scale still alive;
 - ``evaluate``: one loss and gradient (the tile passes on a tiled scale), backward included;
@@ -17,7 +18,7 @@ each phase, resetting it between phases (``/proc/self/clear_refs`` 5, Linux):
 Each phase's peak is reported per scale with the scale's modelled peak (``ScalePlan.peak``), in bytes
 and in pixel vectors of the scale (3·H·W float32), so an excess reads as a count of unmodelled
 picture-sized tensors, and each step's seconds (the first of a scale includes its set-up).
-``--allocator glibc`` runs the tiled scales with the C allocator's defaults instead of
+``--allocator glibc`` runs every scale with the C allocator's defaults instead of
 :func:`impasto.tiling.allocator.bound_allocator`, for the comparison. Linux only (reads VmHWM, and resets it
 through the process's own ``clear_refs``, which any user may).
 """
@@ -97,12 +98,13 @@ class PhasePeaks:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=2400)
-    ap.add_argument("--budget", default="1.6GiB")
-    ap.add_argument("--steps", type=int, default=3, help="steps at every scale")
-    ap.add_argument("--start-size", type=int, default=1200)
+    ap.add_argument("--size", type=int, default=1800)
+    ap.add_argument("--budget", default="1.1GiB")
+    ap.add_argument("--steps", type=int, default=2, help="steps at every scale")
+    ap.add_argument("--start-size", type=int, default=1273)
     ap.add_argument("--allocator", choices=("bound", "glibc"), default="bound",
-                    help="bound: as impasto runs tiled scales; glibc: the C allocator's defaults throughout")
+                    help="bound: as impasto runs (see impasto.engine.BOUND_FRACTION); glibc: the C "
+                         "allocator's defaults throughout")
     ap.add_argument("--threshold", help="bound: the mmap threshold to fix (default: impasto's)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
