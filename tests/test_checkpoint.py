@@ -64,6 +64,38 @@ def test_stopped_and_resumed_run_is_bit_identical(
     assert torch.equal(image, whole)
 
 
+def test_resumed_run_lets_the_saved_state_go_once_restored(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights],
+) -> None:
+    """The saved pixels and L-BFGS history are copied into the run when it resumes; the state itself
+    must not stay alive beside them (outside the memory model) until the run ends."""
+    import gc
+    import weakref
+
+    content, style = small_images
+    first = StyleTransfer(content, [style], BASE, weights=tiny_weights())
+    state = None
+    for ev in first.run():
+        if ev.step == 3:  # inside the first scale, with two L-BFGS pairs stored
+            state = first.state_dict()
+            break
+    assert state is not None
+    history = state["optimizer"]["_ys"]
+    assert len(history) == 2
+    pixels = weakref.ref(state["pixels"])
+    saved = [weakref.ref(t) for t in history]
+    second = StyleTransfer(content, [style], BASE, weights=tiny_weights())
+    second.load_state_dict(state)
+    del state, history
+    run = second.run()
+    ev = next(run)  # the resumed scale's next step: the state has been restored
+    assert ev.step == 4
+    gc.collect()
+    assert [r() for r in saved] == [None, None]
+    assert pixels() is second.pixels  # on the CPU the saved pixels are the run's own, not a copy
+    run.close()
+
+
 def _checkpoint_at(step: int, images: tuple[Path, Path], weights: VGGWeights, ckpt: Path,
                    extra: dict[str, str] | None = None) -> Path:
     """A BASE run on ``images`` stopped after ``step`` steps, its checkpoint written to ``ckpt``."""
