@@ -5,6 +5,13 @@ the Python of autograd take longer than the GPU's arithmetic (measured on an H10
 ~6 ms from Python, ~1.5 ms for a forward alone at both sizes). The pixels tensor keeps its address for
 a whole scale (optimisers update it in place), and so do the targets, so the whole evaluation can be
 captured once per scale and replayed with one launch. Elsewhere (CPU, MPS) it runs eagerly.
+
+Capture has a memory cost: the graph keeps its own pool, as large as one evaluation's peak, while the
+eager warm-up's freed blocks stay in the allocator's cache. On an H200 the default run at 8192 px (a
+whole-image scale modelled at 101 GiB) ran out of memory at its capture with 98 GiB allocated and
+138 GiB reserved. So the cache is emptied before capture (the warm-up's blocks go back to the device),
+a capture that runs out of memory falls back to eager evaluation, and the engine captures only scales
+small enough for the launches to matter (:data:`GRAPH_MAX_PIXELS`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,10 @@ import torch
 from torch import Tensor
 
 LossFn = Callable[[Tensor], Sequence[Tensor]]
+GRAPH_MAX_PIXELS = 4 * 2**20
+"""Largest scale (H·W) the engine captures: a step at 2048 x 1366 px took 30 ms on an H200, and the
+launches a graph saves are a few ms of Python a step whatever the size, so above about 4 Mpx a graph
+buys little and costs the memory of a second pool (``docs/perf/print_size_gpu_8192_auto.json``)."""
 
 
 class LossEvaluator:
@@ -42,15 +53,24 @@ class LossEvaluator:
         # Capture assigns x.grad inside the graph's memory pool (grad is None at capture), so every
         # replay overwrites it rather than accumulating into it.
         self.x.grad = None
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()  # the warm-up's cached blocks: the graph's pool needs that memory
         graph = torch.cuda.CUDAGraph()
+        failed = False
         try:
             with torch.cuda.graph(graph):
                 outs = list(self.fn(self.x))
                 outs[0].backward()  # type: ignore[no-untyped-call]
         except RuntimeError:
-            # Something in the loss is not capturable (a host sync, a CPU tensor): stay eager.
+            # Not capturable (a host sync, a CPU tensor) or out of memory: stay eager. The partial
+            # capture's pool is released once the exception and the graph are gone, below.
+            failed = True
+        if failed:
             self.use_graph = False
             self.x.grad = None
+            del graph
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
             return
         self._graph = graph
         self._static = [o.detach() for o in outs]
