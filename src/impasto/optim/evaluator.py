@@ -23,9 +23,10 @@ from torch import Tensor
 
 LossFn = Callable[[Tensor], Sequence[Tensor]]
 GRAPH_MAX_PIXELS = 4 * 2**20
-"""Largest scale (H·W) the engine captures: a step at 2048 x 1366 px took 30 ms on an H200, and the
-launches a graph saves are a few ms of Python a step whatever the size, so above about 4 Mpx a graph
-buys little and costs the memory of a second pool (``docs/perf/print_size_gpu_8192_auto.json``)."""
+"""Largest scale (H·W) the engine captures. On an H200 a step took 30 ms at 2048 x 1366 px and 56 ms
+at 2896 x 1932 (5.6 Mpx), graphs on; the launches a graph saves are a few ms of Python a step whatever
+the size. Above about 4 Mpx a graph buys little and costs the memory of a second pool
+(``docs/perf/print_size_gpu_8192_auto_graph_oom.json``)."""
 
 
 class LossEvaluator:
