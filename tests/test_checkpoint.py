@@ -96,6 +96,31 @@ def test_resumed_run_lets_the_saved_state_go_once_restored(
     run.close()
 
 
+def test_fields_added_since_saved_states_count_in_the_digest_only_when_set(
+    small_images: tuple[Path, Path], tiny_weights: Callable[..., VGGWeights],
+) -> None:
+    """A state saved before ``style_max_zoom`` existed (its configuration lacks it: the default) resumes;
+    one saved with it set is another configuration."""
+    import json
+
+    from impasto.config import ADDED_FIELDS
+
+    assert "style_max_zoom" in ADDED_FIELDS
+    assert "style_max_zoom" not in json.loads(BASE.state_json())
+    assert json.loads(BASE.replace(style_max_zoom=2.0).state_json())["style_max_zoom"] == 2.0
+    content, style = small_images
+    zoomed = StyleTransfer(content, [style], BASE.replace(style_max_zoom=2.0), weights=tiny_weights())
+    state = None
+    for ev in zoomed.run():
+        if ev.step == 2:
+            state = zoomed.state_dict()
+            break
+    assert state is not None
+    plain = StyleTransfer(content, [style], BASE, weights=tiny_weights())
+    with pytest.raises(ImpastoError, match="another configuration"):
+        plain.load_state_dict(state)
+
+
 def _checkpoint_at(step: int, images: tuple[Path, Path], weights: VGGWeights, ckpt: Path,
                    extra: dict[str, str] | None = None) -> Path:
     """A BASE run on ``images`` stopped after ``step`` steps, its checkpoint written to ``ckpt``."""

@@ -29,6 +29,8 @@ def test_defaults_validate() -> None:
         {"size": 3},
         {"scale_factor": 1.0},
         {"style_scale": 0.0},
+        {"style_max_zoom": 0.1},
+        {"style_max_zoom": float("inf")},
         {"lr": 0.0},
         {"style_layer_weights": (1.0, 2.0)},
         {"style_blend_weights": (0.0, 0.0)},

@@ -229,6 +229,20 @@ def test_style_scale_changes_the_style_targets() -> None:
     assert g1 is not None and g2 is not None and not torch.allclose(g1, g2)
 
 
+def test_style_max_zoom_caps_the_style_images_size() -> None:
+    style = _tiny(41, 24, 32)  # long side 32
+    free = StyleTransfer(_tiny(40, 64, 80), [style], _cfg(size=80, steps=0))
+    capped = StyleTransfer(_tiny(40, 64, 80), [style], _cfg(size=80, steps=0, style_max_zoom=1.5))
+    assert free.style_long_side((64, 80), style) == 80
+    assert capped.style_long_side((64, 80), style) == 48  # 1.5 x its own 32
+    assert capped.style_long_side((16, 20), style) == 20  # below the cap, style_scale as ever
+    _, styles = capped._scale_inputs((64, 80))
+    assert tuple(styles[0].shape[-2:]) == (36, 48)
+    g_free = free.objective((64, 80)).slots[0].layers["relu2_1"].gram
+    g_capped = capped.objective((64, 80)).slots[0].layers["relu2_1"].gram
+    assert g_free is not None and g_capped is not None and not torch.allclose(g_free, g_capped)
+
+
 def test_avg_pooling_differs_from_max() -> None:
     a = stylize(_tiny(42), [_tiny(43)], _cfg(steps=2, pooling="max"))
     b = stylize(_tiny(42), [_tiny(43)], _cfg(steps=2, pooling="avg"))

@@ -72,6 +72,11 @@ def _f(default: Any, section: str, help: str, *, flag: str | None = None, cli: b
     return dataclasses.field(default=default, metadata=meta)
 
 
+ADDED_FIELDS: tuple[str, ...] = ("style_max_zoom",)
+"""Fields added after runs were saved with this version: a field here whose default is the behaviour from
+before it existed is left out of a run state's digest while at that default (:meth:`Config.state_json`)."""
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything that defines a style-transfer run.
@@ -154,6 +159,9 @@ class Config:
     # -- pyramid -------------------------------------------------------------------------------
     size: int | None = _f(512, "pyramid", "output long side in pixels (none: the content image's)")
     style_scale: float = _f(1.0, "pyramid", "style image long side relative to the output's (brush-stroke size)")
+    style_max_zoom: float | None = _f(
+        None, "pyramid", "never enlarge a style image beyond this many times its own size (none: style_scale "
+        "alone sets its size at every scale)")
     start_size: int | None = _f(256, "pyramid", "coarse-to-fine: first scale's long side (none: one scale)")
     scale_factor: float = _f(math.sqrt(2.0), "pyramid", "growth of the long side per scale")
     scale_steps: tuple[int, ...] | None = _f(None, "pyramid", "steps at each scale, e.g. 60,40,20 (overrides steps)")
@@ -313,6 +321,9 @@ class Config:
         _whole("min_scale_steps", self.min_scale_steps, 1, MAX_STEPS)
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8.0):
             raise ImpastoError(f"style_scale must be between 0.05 and 8 (got {self.style_scale})")
+        if self.style_max_zoom is not None and not (math.isfinite(self.style_max_zoom)
+                                                     and 0.25 <= self.style_max_zoom <= 64.0):
+            raise ImpastoError(f"style_max_zoom must be between 0.25 and 64, or none (got {self.style_max_zoom})")
         _whole("lbfgs_max_iter", self.lbfgs_max_iter, 1, 10_000)
         _whole("lbfgs_history", self.lbfgs_history, 1, 10_000)
         _whole("max_restarts", self.max_restarts, 0, 1000)
@@ -383,6 +394,17 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    def state_json(self) -> str:
+        """:meth:`to_json` less the fields of :data:`ADDED_FIELDS` that are at their default: what a saved
+        run state's digest covers, so a state saved before such a field existed (whose configuration
+        lacks it, i.e. has its default) still resumes."""
+        data = self.to_dict()
+        defaults = Config().to_dict()
+        for name in ADDED_FIELDS:
+            if data[name] == defaults[name]:
+                del data[name]
+        return json.dumps(data, indent=2, sort_keys=False)
 
     @classmethod
     def from_dict(cls, data: Any, base: Config | None = None) -> Config:

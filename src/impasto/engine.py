@@ -197,7 +197,7 @@ class StyleTransfer:
     # -- set-up ----------------------------------------------------------------------------------
     def _input_digest(self, init_image: Tensor | None) -> str:
         """sha256 of the input pixels and the configuration: what a saved state must match."""
-        h = hashlib.sha256(self.config.to_json().encode())
+        h = hashlib.sha256(self.config.state_json().encode())
         inp = self.inputs
         for t in [inp.content_rgb, *inp.styles, *([as_rgb(init_image)] if init_image is not None else [])]:
             h.update(str(tuple(t.shape)).encode())
@@ -283,10 +283,19 @@ class StyleTransfer:
                                extra=self.extra_loss.name if self.extra_loss is not None else None)
 
     def _scale_inputs(self, size: tuple[int, int]) -> tuple[Tensor, list[Tensor]]:
-        """The content at ``size`` and the styles at ``style_scale`` times its long side, on the device."""
+        """The content at ``size`` and the styles at ``style_scale`` times its long side (at most
+        ``style_max_zoom`` times their own), on the device."""
         content = resize_to(self.inputs.content, size).unsqueeze(0).to(self.device)
-        style_long = max(16, round(self.config.style_scale * max(size)))
-        return content, [resize_long_side(s, style_long).unsqueeze(0).to(self.device) for s in self.inputs.styles]
+        return content, [resize_long_side(s, self.style_long_side(size, s)).unsqueeze(0).to(self.device)
+                         for s in self.inputs.styles]
+
+    def style_long_side(self, size: tuple[int, int], style: Tensor) -> int:
+        """The long side a style image of this run has at the scale of ``size``."""
+        cfg = self.config
+        long = round(cfg.style_scale * max(size))
+        if cfg.style_max_zoom is not None:
+            long = min(long, round(cfg.style_max_zoom * max(style.shape[-2:])))
+        return max(16, long)
 
     def tiled_objective(self, size: tuple[int, int], tile: int) -> TiledObjective:
         """The objective of :meth:`objective` evaluated in tiles of side ``tile`` (see :mod:`impasto.tiling`)."""
