@@ -1,16 +1,17 @@
 """Print size on a GPU (issue 21): the command line's run at a long side, with its peak GPU memory per scale.
 
     PYTHONPATH=src python3 scripts/gpu_print_size.py PHOTO PAINTING -o poster.png --size 8192 \
-        [--max-memory 24GiB] --json docs/perf/print_size_gpu_8192.json
+        [--max-memory 24GiB] [--style-max-zoom 1] --json docs/perf/print_size_gpu_8192.json
 
-Runs ``impasto PHOTO PAINTING -o OUT --size N --print-every 1 -q [--max-memory B]`` in this process
-(:func:`impasto.cli.run.main`, so what a user runs), and records for each scale: its size, the plan under
-the budget (whole, or the tile side; L-BFGS pairs; the modelled peak), its steps, the median seconds per
-step (the first step of a scale, which includes its set-up and CUDA graph capture, apart), and the
-largest ``torch.cuda.max_memory_allocated`` and ``max_memory_reserved`` between two progress events of
-that scale (the peak statistics are reset at every event, so the memory of a scale's set-up counts
-towards its first step). The run's time is given twice: from this process's start (``/proc/self/stat``)
-to the result written, and the optimisation alone (the last event's ``elapsed``).
+Runs ``impasto PHOTO PAINTING -o OUT --size N --print-every 1 -q [--max-memory B] [--style-max-zoom Z]``
+in this process (:func:`impasto.cli.run.main`, so what a user runs), and records for each scale: its
+size, the plan under the budget (whole, or the tile side; L-BFGS pairs; the modelled peak), its steps,
+the median seconds per step (the first step of a scale, which includes its set-up and CUDA graph
+capture, apart), and the largest ``torch.cuda.max_memory_allocated`` and ``max_memory_reserved``
+between two progress events of that scale (the peak statistics are reset at every event, so the memory
+of a scale's set-up counts towards its first step). The run's time is given twice: from this process's
+start (``/proc/self/stat``) to the result written, and the optimisation alone (the last event's
+``elapsed``).
 
 Without CUDA it runs on the CPU and reports no GPU figures (for checking the script itself).
 """
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--size", type=int, required=True)
     ap.add_argument("--max-memory", help="the run's budget (default: impasto's, auto)")
+    ap.add_argument("--style-max-zoom", help="impasto's --style-max-zoom (default: impasto's, none)")
     ap.add_argument("--json", type=Path, required=True)
     a = ap.parse_args(argv)
 
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     cli = [a.content, a.style, "-o", a.output, "--size", str(a.size), "--print-every", "1", "-q"]
     if a.max_memory:
         cli += ["--max-memory", a.max_memory]
+    if a.style_max_zoom:
+        cli += ["--style-max-zoom", a.style_max_zoom]
     rc = impasto_main(cli)
     wall = _process_seconds()
 
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "device": seen["device"],
         "max_memory": a.max_memory or "auto",
+        "style_max_zoom": a.style_max_zoom,
         "budget_bytes": seen["budget"],
         "wall_seconds_from_process_start": round(wall, 1),
         "optimisation_seconds": round(seen["elapsed"], 1),
