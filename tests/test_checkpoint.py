@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import json
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import torch
 
 from impasto import __version__
 from impasto.checkpoint import load_checkpoint, resume, save_checkpoint
-from impasto.config import Config
+from impasto.config import ADDED_FIELDS, Config
 from impasto.engine import StyleTransfer
 from impasto.errors import ImpastoError
 from impasto.vgg import VGGWeights
@@ -69,9 +72,6 @@ def test_resumed_run_lets_the_saved_state_go_once_restored(
 ) -> None:
     """The saved pixels and L-BFGS history are copied into the run when it resumes; the state itself
     must not stay alive beside them (outside the memory model) until the run ends."""
-    import gc
-    import weakref
-
     content, style = small_images
     first = StyleTransfer(content, [style], BASE, weights=tiny_weights())
     state = None
@@ -101,10 +101,6 @@ def test_fields_added_since_saved_states_count_in_the_digest_only_when_set(
 ) -> None:
     """A state saved before ``style_max_zoom`` existed (its configuration lacks it: the default) resumes;
     one saved with it set is another configuration."""
-    import json
-
-    from impasto.config import ADDED_FIELDS
-
     assert "style_max_zoom" in ADDED_FIELDS
     assert "style_max_zoom" not in json.loads(BASE.state_json())
     assert json.loads(BASE.replace(style_max_zoom=2.0).state_json())["style_max_zoom"] == 2.0

@@ -58,6 +58,7 @@ class LossEvaluator:
         torch.cuda.empty_cache()  # the warm-up's cached blocks: the graph's pool needs that memory
         graph = torch.cuda.CUDAGraph()
         failed = False
+        outs: list[Tensor] = []
         try:
             with torch.cuda.graph(graph):
                 outs = list(self.fn(self.x))
@@ -69,6 +70,7 @@ class LossEvaluator:
         if failed:
             self.use_graph = False
             self.x.grad = None
+            outs = []  # tensors of the partial capture would keep its pool alive
             del graph
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
