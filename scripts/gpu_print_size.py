@@ -35,6 +35,14 @@ def _process_seconds() -> float:
     return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _save_png(image: Any, path: Path) -> None:
+    from PIL import Image
+
+    arr = (image.permute(1, 2, 0) * 255.0).round().clamp(0, 255).byte().numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("content")
@@ -44,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-memory", help="the run's budget (default: impasto's, auto)")
     ap.add_argument("--style-max-zoom", help="impasto's --style-max-zoom (default: impasto's, none)")
     ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--save-image-at", nargs=2, metavar=("STEP", "PNG"),
+                    help="also write the picture as it is after global step STEP (8-bit PNG): the start of a "
+                    "later scale to run elsewhere (a checkpoint of a print is too large to move)")
     a = ap.parse_args(argv)
+    save_step, save_png = (int(a.save_image_at[0]), Path(a.save_image_at[1])) if a.save_image_at else (-1, None)
 
     import torch
 
@@ -80,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                     row["peak_reserved_bytes"] = max(row["peak_reserved_bytes"], torch.cuda.max_memory_reserved())
                     torch.cuda.reset_peak_memory_stats()
                 seen["elapsed"] = ev.elapsed
+                if ev.step == save_step and save_png is not None:
+                    _save_png(self.current_image(), save_png)
                 seen["budget"], seen["device"] = self.memory_budget(), str(self.device)
             yield ev
             last = time.perf_counter()
