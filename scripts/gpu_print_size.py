@@ -55,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-image-at", nargs=2, metavar=("STEP", "PNG"),
                     help="also write the picture as it is after global step STEP (8-bit PNG): the start of a "
                     "later scale to run elsewhere (a checkpoint of a print is too large to move)")
-    a = ap.parse_args(argv)
+    ap.add_argument("--no-cudnn", action="store_true",
+                    help="run with torch.backends.cudnn disabled (to see what cuDNN's workspace adds to the peak)")
+    args = sys.argv[1:] if argv is None else list(argv)
+    # after --: more options for impasto itself (e.g. -- --start-size 4096 --steps 6)
+    extra = args[args.index("--") + 1:] if "--" in args else []
+    a = ap.parse_args(args[:args.index("--")] if "--" in args else args)
     save_step, save_png = (int(a.save_image_at[0]), Path(a.save_image_at[1])) if a.save_image_at else (-1, None)
 
     import torch
@@ -64,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     from impasto.engine import StyleTransfer
 
     cuda = torch.cuda.is_available()
+    if a.no_cudnn:
+        torch.backends.cudnn.enabled = False
     scales: dict[int, dict[str, Any]] = {}
     seen: dict[str, Any] = {"elapsed": 0.0, "budget": None, "device": None}
     original_run = StyleTransfer.run
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         cli += ["--max-memory", a.max_memory]
     if a.style_max_zoom:
         cli += ["--style-max-zoom", a.style_max_zoom]
+    cli += extra
     rc = impasto_main(cli)
     wall = _process_seconds()
 
@@ -128,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": seen["device"],
         "max_memory": a.max_memory or "auto",
         "style_max_zoom": a.style_max_zoom,
+        "cudnn": not a.no_cudnn,
         "budget_bytes": seen["budget"],
         "wall_seconds_from_process_start": round(wall, 1),
         "optimisation_seconds": round(seen["elapsed"], 1),
