@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -21,6 +23,65 @@ def gram_raw(f: Tensor) -> Tensor:
         return torch.bmm(rows.transpose(1, 2), rows)
     flat = f.reshape(b, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2))
+
+
+BAND_BYTES = 64 * 2**20
+"""The most :func:`gram_inner` copies at a time from a feature map that is not a view of [B, HW, C]."""
+
+
+def _rows(band: Tensor) -> Tensor:
+    """[B, C, h, w] -> [B, hw, C]: a view for NHWC memory, else a copy of this band only."""
+    b, c, h, w = band.shape
+    return band.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def _band_height(f: Tensor) -> int:
+    b, c, _h, w = f.shape
+    return max(1, BAND_BYTES // max(1, b * c * w * f.element_size()))
+
+
+def gram_banded(f: Tensor) -> Tensor:
+    """:func:`gram_raw` without a whole copy of ``f``: a crop of an NHWC map (a tile's own positions,
+    halo cut off) is a view of neither [B, C, HW] nor [B, HW, C], so the plain reshape copies all of it
+    (2.3 GiB for relu1_1 of a 3600 px tile). Here it is summed over bands of rows copied one at a time."""
+    if f.is_contiguous() or f.is_contiguous(memory_format=torch.channels_last):
+        return gram_raw(f)
+    step = _band_height(f)
+    g = None
+    for y in range(0, int(f.shape[2]), step):
+        rows = _rows(f[:, :, y : y + step])
+        part = torch.bmm(rows.transpose(1, 2), rows)
+        g = part if g is None else g + part
+    assert g is not None
+    return g
+
+
+class _GramInner(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, f: Tensor, k: Tensor) -> Tensor:
+        ctx.save_for_backward(f, k)
+        return (k * gram_banded(f)).sum()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        f, k = ctx.saved_tensors
+        sym = (k + k.transpose(1, 2)) * grad  # d<K, F Fᵀ>/dF = (K + Kᵀ) F
+        out = torch.empty_like(f, memory_format=torch.channels_last)
+        out_rows = out.permute(0, 2, 3, 1)  # [B, H, W, C], contiguous
+        b, c, _h, w = f.shape
+        step = _band_height(f)
+        for y in range(0, int(f.shape[2]), step):
+            rows = _rows(f[:, :, y : y + step])
+            out_rows[:, y : y + step] = torch.bmm(rows, sym.transpose(1, 2)).view(b, -1, w, c)
+        return out, None
+
+
+def gram_inner(f: Tensor, k: Tensor) -> Tensor:
+    """⟨K, Σ F Fᵀ⟩ = Σ_ij K_ij (F Fᵀ)_ij for ``f`` [B, C, H, W] and a constant ``k`` [B, C, C], with
+    gradient (K + Kᵀ) F: the tiled objective's pass-2 surrogate. Autograd through :func:`gram_raw` would
+    keep the [B, HW, C] copy of a cropped map until the backward reaches it; this keeps only ``f``
+    itself (a view of the layer's output, which the backward keeps anyway) and works band by band."""
+    return _GramInner.apply(f, k.detach())
 
 
 def gram_divisor(norm: str, batch: int, channels: int, area: float) -> float:

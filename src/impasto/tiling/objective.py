@@ -39,9 +39,9 @@ import torch
 from torch import Tensor
 
 from impasto.errors import ImpastoError
-from impasto.losses import content_loss, gram_raw
+from impasto.losses import content_loss
 from impasto.losses.content import content_scale
-from impasto.losses.gram import normalise_gram
+from impasto.losses.gram import gram_banded, gram_inner, normalise_gram
 from impasto.losses.style import w2_loss
 from impasto.losses.tv import tv_penalty
 from impasto.objective import (
@@ -152,7 +152,7 @@ def tile_statistics(model: VGGFeatures, pixels: Tensor, tile: Tile, spec: TileSp
     for name in spec.style_layers:
         f = feats[name]
         total = f.sum(dim=(0, 2, 3)).double() if spec.forms.style_kind == "w2" else None
-        out[name] = LayerStats(gram_raw(f).double(), total, int(f.shape[2] * f.shape[3]))
+        out[name] = LayerStats(gram_banded(f).double(), total, int(f.shape[2] * f.shape[3]))
     return out
 
 
@@ -196,7 +196,7 @@ def tile_backward(
         surrogate = x.new_zeros(())
         for name in spec.style_layers:
             f, k = feats[name], style[name]
-            surrogate = surrogate + (k.gram * gram_raw(f)).sum()
+            surrogate = surrogate + gram_inner(f, k.gram)
             if k.total is not None:
                 surrogate = surrogate + (k.total * f.sum(dim=(0, 2, 3))).sum()
         terms: dict[str, Tensor] = {}
