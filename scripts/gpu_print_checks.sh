@@ -11,11 +11,7 @@
 #     && cp ../shared/images/rocket.jpg ../shared/images/starry_night.jpg .gpu/img/ \
 #     && echo /.gpu/ >> .git/info/exclude
 # then: run(command="bash scripts/gpu_print_checks.sh", carry=[".gpu"], timeout_s=570)
-export PYTHONPATH=src:.gpu IMPASTO_CACHE=/tmp/ic PYTHONUNBUFFERED=1
-I=.gpu/img; P=/tmp/p; R=$P/res; mkdir -p $R
-log=$R/log.txt
-pack() { (cd $P && tar cf - res) | split -b 15M - "$OUT/gpu.tar."; }
-trap pack EXIT
+source scripts/gpu_common.sh
 { nvidia-smi -L; python3 -c "import torch; print(torch.__version__)"; } >> $log 2>&1
 stage() { echo "== $1 $(date +%s)" >> $log; }
 

@@ -5,11 +5,7 @@
 # GPU (so their times are not figures). Everything comes back as one tar split in 15 MiB parts.
 # Prepare as scripts/gpu_print_checks.sh says, adding tubingen.jpg, the_wave.jpg, coffee.png and
 # composition_vii.jpg to .gpu/img; then run(command="bash scripts/gpu_style_max_zoom.sh", carry=[".gpu"]).
-export PYTHONPATH=src:.gpu IMPASTO_CACHE=/tmp/ic PYTHONUNBUFFERED=1
-I=.gpu/img; P=/tmp/p; R=$P/res; mkdir -p $R
-log=$R/log.txt
-pack() { (cd $P && tar cf - res) | split -b 15M - "$OUT/gpu.tar."; }
-trap pack EXIT
+source scripts/gpu_common.sh
 stage() { echo "== $1 $(date +%s)" >> $log; }
 one() {  # name content style budget zoom
   local z=(); [ "$5" != none ] && z=(--style-max-zoom "$5")

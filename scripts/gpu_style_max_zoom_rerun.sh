@@ -2,11 +2,7 @@
 # The two runs of scripts/gpu_style_max_zoom.sh that ran out of GPU memory beside three others (Tübingen
 # x The Wave with --style-max-zoom 1 and 2), again two at a time under 24 GiB each, scored and cropped
 # as there. run(command="bash scripts/gpu_style_max_zoom_rerun.sh", carry=[".gpu"], timeout_s=300)
-export PYTHONPATH=src:.gpu IMPASTO_CACHE=/tmp/ic PYTHONUNBUFFERED=1
-I=.gpu/img; P=/tmp/p; R=$P/res; mkdir -p $R
-log=$R/log.txt
-pack() { (cd $P && tar cf - res) | split -b 15M - "$OUT/gpu.tar."; }
-trap pack EXIT
+source scripts/gpu_common.sh
 python3 -c "from impasto.vgg.weights import load_weights; load_weights()" >> $log 2>&1 || true
 for z in 1 2; do
   timeout 150 python3 scripts/gpu_print_size.py $I/tubingen.jpg $I/the_wave.jpg -o $P/tub_z$z.png --size 6000 \
