@@ -26,7 +26,7 @@ def gram_raw(f: Tensor) -> Tensor:
 
 
 BAND_BYTES = 64 * 2**20
-"""The most :func:`gram_inner` copies at a time from a feature map that is not a view of [B, HW, C]."""
+"""The most :func:`gram_banded` and :func:`gram_inner` copy at a time from a map that is not a view of [B, HW, C]."""
 
 
 def _rows(band: Tensor) -> Tensor:
@@ -57,6 +57,8 @@ def gram_banded(f: Tensor) -> Tensor:
 
 
 class _GramInner(torch.autograd.Function):
+    """See :func:`gram_inner`."""
+
     @staticmethod
     def forward(ctx: Any, f: Tensor, k: Tensor) -> Tensor:
         ctx.save_for_backward(f, k)
@@ -81,7 +83,8 @@ def gram_inner(f: Tensor, k: Tensor) -> Tensor:
     gradient (K + Kᵀ) F: the tiled objective's pass-2 surrogate. Autograd through :func:`gram_raw` would
     keep the [B, HW, C] copy of a cropped map until the backward reaches it; this keeps only ``f``
     itself (a view of the layer's output, which the backward keeps anyway) and works band by band."""
-    return _GramInner.apply(f, k.detach())
+    out: Tensor = _GramInner.apply(f, k.detach())  # type: ignore[no-untyped-call]
+    return out
 
 
 def gram_divisor(norm: str, batch: int, channels: int, area: float) -> float:
