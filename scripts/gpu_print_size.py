@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.style_max_zoom:
         cli += ["--style-max-zoom", a.style_max_zoom]
     cli += extra
-    rc = impasto_main(cli)
+    try:
+        rc = impasto_main(cli)
+    finally:  # a caller in the same process (a test) gets the engine back as it was
+        StyleTransfer.run = original_run  # type: ignore[method-assign]
     wall = _process_seconds()
 
     rows = []
