@@ -36,11 +36,10 @@ def _process_seconds() -> float:
 
 
 def _save_png(image: Any, path: Path) -> None:
-    from PIL import Image
+    from impasto.io.images import to_pil
 
-    arr = (image.permute(1, 2, 0) * 255.0).round().clamp(0, 255).byte().numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
+    to_pil(image).save(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ def gram_raw(f: Tensor) -> Tensor:
     """
     b, c, h, w = f.shape
     if not f.is_contiguous() and f.is_contiguous(memory_format=torch.channels_last):
-        rows = f.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        rows = _rows(f)
         return torch.bmm(rows.transpose(1, 2), rows)
     flat = f.reshape(b, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2))
