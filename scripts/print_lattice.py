@@ -3,6 +3,11 @@
     PYTHONPATH=src python3 scripts/print_lattice.py PHOTO PAINTING --size 8192 --max-memory 24GiB \
         --variant default --variant pooling=avg --variant style_scale=0.5 \
         --json docs/perf/print_lattice_gpu_8192.json --montage docs/img/print_lattice_8192.png
+    PYTHONPATH=src python3 scripts/print_lattice.py --make-testbed out/testbed     # the CPU testbed (TESTBED)
+    OMP_NUM_THREADS=2 PYTHONPATH=src python3 scripts/print_lattice.py out/testbed/testbed_content.png \
+        out/testbed/testbed_style.png --size 1024 --max-memory 8GiB --base start_size=none --base init=content \
+        --base steps=40 --variant default --variant pooling=avg --from-size 1024 --at 0.5 0.5 \
+        --json docs/perf/print_lattice_cpu_testbed.json --montage docs/img/print_lattice_cpu_testbed.png
 
 An 8192 px print of the default showed, at 1:1, a diagonal lattice of about 16 px period over the sky
 where a painterly texture belongs. For each variant (``default``, or ``field=value`` overrides of the
@@ -63,22 +68,45 @@ def dots(grey: np.ndarray, shortest: float = 6.0, longest: float = 32.0, referen
 
 
 def variant_config(base: Config, spec: str) -> Config:
-    """``default`` or ``field=value`` (the value converted to the field's default's type)."""
+    """``default`` or ``field=value`` (the value converted to the field's default's type), several joined
+    by ``+``."""
     if spec == "default":
+        return base
+    if "+" in spec:
+        for part in spec.split("+"):
+            base = variant_config(base, part)
         return base
     name, _, text = spec.partition("=")
     fields = {f.name: f for f in dataclasses.fields(Config)}
     if name not in fields or not text:
         raise SystemExit(f"print_lattice: {spec!r} is not default or FIELD=VALUE of Config")
     current = getattr(base, name)
+    if text.lower() == "none":
+        return base.replace(**{name: None})
     value: Any = (text.lower() in ("1", "true", "on") if isinstance(current, bool) else
                   type(current)(text) if isinstance(current, (int, float)) else text)
     if current is None:  # an optional field: none, a number, or text
         try:
-            value = None if text.lower() == "none" else float(text)
+            value = float(text)
         except ValueError:
             value = text
     return base.replace(**{name: value})
+
+
+TESTBED = {"content": ("rocket.jpg", (104, 66, 254, 216)), "style": ("starry_night.jpg", (150, 60, 390, 300))}
+"""The CPU testbed's crops (left, top, right, bottom) of ../shared/images: sky left of the rocket, 150 px,
+and 240 px of The Starry Night's sky. Run single-scale at 1024 px from the content, the photo is 6.8 and
+the painting 4.3 times its own size, as at the 4377 px scale of a 6000 px print from the full pictures:
+the print's dot lattice appears in 40 steps on the 2-core CPU (about 6 minutes), where a print's scale
+that large takes hours here."""
+
+
+def make_testbed(images: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for role, (name, box) in TESTBED.items():
+        with Image.open(images / name) as im:
+            im.convert("RGB").crop(box).save(out / f"testbed_{role}.png")
+        print(f"wrote {out / f'testbed_{role}.png'}")
 
 
 def crop_at(image: torch.Tensor, at: tuple[float, float], side: int) -> torch.Tensor:
@@ -115,6 +143,13 @@ def score(paths: list[Path], json_path: Path, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--make-testbed"]:
+        tp = argparse.ArgumentParser(description="the CPU testbed's two crops")
+        tp.add_argument("--make-testbed", type=Path, required=True, metavar="OUT_DIR")
+        tp.add_argument("--images", type=Path, default=Path("../shared/images"))
+        t = tp.parse_args(args)
+        make_testbed(t.images, t.make_testbed)
+        return 0
     if args[:1] == ["--score"]:
         sp = argparse.ArgumentParser(description="print_lattice's figure of finished pictures")
         sp.add_argument("--score", type=Path, nargs="+", required=True)
@@ -127,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=8192)
     ap.add_argument("--max-memory", default="24GiB")
     ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--base", action="append", default=[], metavar="FIELD=VALUE",
+                    help="overrides of the default Config under every variant (the testbed: start_size=none, "
+                         "init=content, steps=40)")
     ap.add_argument("--from-size", type=int, default=2048)
     ap.add_argument("--at", type=float, nargs=2, default=(0.33, 0.28), metavar=("Y", "X"))
     ap.add_argument("--crop", type=int, default=256)
@@ -136,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = a.variant or ["default"]
     content, style = load_image(a.content), load_image(a.style)
     base = Config(size=a.size, max_memory=a.max_memory)
+    for spec in a.base:
+        base = variant_config(base, spec)
     rows: list[dict[str, Any]] = []
     tiles: list[list[np.ndarray]] = []
     for spec in variants:
@@ -174,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             sheet.paste(Image.fromarray(tile), (x, y + label))
     a.montage.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(a.montage)
-    out = {"what": __doc__.split("\n")[0], "command": "PYTHONPATH=src python3 scripts/print_lattice.py "
+    out = {"what": __doc__.split("\n")[0], "base": a.base, "command": "PYTHONPATH=src python3 scripts/print_lattice.py "
            + " ".join(sys.argv[1:] if argv is None else argv),
            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
            "at": list(a.at), "figure_crop": FIGURE_CROP, "variants": rows}

@@ -49,3 +49,31 @@ def test_score_reads_pictures_and_writes_json(tmp_path: Path) -> None:
     row = json.loads(out.read_text())["images"][0]
     assert (row["width"], row["height"]) == (SIDE, SIDE)
     assert len(row["dots"]) == len(script.PLACES) and min(row["dots"]) > 5
+
+
+def test_variants_join_overrides_and_take_none() -> None:
+    from impasto.config import Config
+
+    script = load_script("print_lattice")
+    base = Config()
+    cfg = script.variant_config(base, "start_size=none+init=content+steps=40")
+    assert (cfg.start_size, cfg.init, cfg.steps) == (None, "content", 40)
+    assert script.variant_config(cfg, "pooling=avg").pooling == "avg"
+    assert script.variant_config(base, "style_max_zoom=1").style_max_zoom == 1.0
+    assert script.variant_config(base, "default") is base
+
+
+def test_make_testbed_crops_the_two_pictures(tmp_path: Path) -> None:
+    script = load_script("print_lattice")
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    sources = {"rocket.jpg": (427, 640), "starry_night.jpg": (640, 1024)}
+    for name, (h, w) in sources.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(images / name.replace(".jpg", ".png"))
+        (images / name.replace(".jpg", ".png")).rename(images / name)  # the crops read by name, whatever the format
+    assert script.main(["--make-testbed", str(tmp_path / "bed"), "--images", str(images)]) == 0
+    for role, (name, (left, top, right, bottom)) in script.TESTBED.items():
+        with Image.open(tmp_path / "bed" / f"testbed_{role}.png") as crop, Image.open(images / name) as src:
+            assert crop.size == (right - left, bottom - top)
+            assert np.array_equal(np.asarray(crop), np.asarray(src.convert("RGB").crop((left, top, right, bottom))))
