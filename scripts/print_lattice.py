@@ -102,6 +102,9 @@ that large takes hours here."""
 
 
 def make_testbed(images: Path, out: Path) -> None:
+    missing = [name for name, _ in TESTBED.values() if not (images / name).is_file()]
+    if missing:
+        raise SystemExit(f"print_lattice: {', '.join(missing)} not in {images} (--images: ../shared/images)")
     out.mkdir(parents=True, exist_ok=True)
     for role, (name, box) in TESTBED.items():
         with Image.open(images / name) as im:
