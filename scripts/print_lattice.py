@@ -83,6 +83,9 @@ def variant_config(base: Config, spec: str) -> Config:
     current = getattr(base, name)
     if text.lower() == "none":
         return base.replace(**{name: None})
+    if isinstance(current, tuple):  # comma-separated, each item of the default's items' type
+        kind = type(current[0]) if current else str
+        return base.replace(**{name: tuple(kind(item) for item in text.split(","))})
     value: Any = (text.lower() in ("1", "true", "on") if isinstance(current, bool) else
                   type(current)(text) if isinstance(current, (int, float)) else text)
     if current is None:  # an optional field: none, a number, or text

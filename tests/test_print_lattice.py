@@ -61,6 +61,8 @@ def test_variants_join_overrides_and_take_none() -> None:
     assert script.variant_config(cfg, "pooling=avg").pooling == "avg"
     assert script.variant_config(base, "style_max_zoom=1").style_max_zoom == 1.0
     assert script.variant_config(base, "default") is base
+    layers = script.variant_config(base, "style_layers=relu2_1,relu3_1")
+    assert layers.style_layers == ("relu2_1", "relu3_1")
 
 
 def test_make_testbed_crops_the_two_pictures(tmp_path: Path) -> None:
